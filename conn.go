@@ -1,0 +1,81 @@
+package shardpool
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/shardpool/shardpool/internal/connstate"
+)
+
+func init() {
+	connstate.Of = func(conn any) *connstate.Tag { return &conn.(*Conn).tag }
+}
+
+// Conn is a network connection owned by a pool.
+//
+// A Conn moves through three states: checked out (returned by Get or
+// NewConn, owned by one caller), idle (parked in the pool after Put), and
+// closed. Only the caller that holds a checked-out Conn may use its NetConn;
+// Put, Remove or CloseConn hands it back.
+type Conn struct {
+	netConn net.Conn
+
+	// Inited is free for the user of the pool, as in go-redis: it marks a
+	// connection whose handshake (AUTH, SELECT, ...) has been done. The pool
+	// never reads it.
+	Inited bool
+
+	createdAt time.Time
+	usedAt    atomic.Int64 // unix nanoseconds; see UsedAt
+
+	tag connstate.Tag
+
+	// The fields below belong to ConnPool.
+
+	// home is the shard Put parks this connection in. It changes only while
+	// the connection is checked out (when Get takes it from another shard),
+	// and an idle connection is always in the list of its home shard.
+	home atomic.Pointer[shard]
+
+	// Guarded by home's mutex while the connection is idle.
+	prev, next *Conn
+	idleAt     int64 // pool clock when it went idle
+
+	bornAt int64 // pool clock when it was dialed; read-only after publication
+	regIdx int   // index in the pool's registry; guarded by registry.mu
+}
+
+// NewConn wraps netConn in a Conn that belongs to no pool. Pools create
+// their connections themselves; this is for tests and for code that hands a
+// Conn to functions written against the pool's API.
+func NewConn(netConn net.Conn) *Conn {
+	cn := &Conn{netConn: netConn, createdAt: time.Now()}
+	cn.usedAt.Store(cn.createdAt.UnixNano())
+	return cn
+}
+
+// NetConn returns the underlying network connection.
+func (cn *Conn) NetConn() net.Conn { return cn.netConn }
+
+// CreatedAt returns when the connection was dialed.
+func (cn *Conn) CreatedAt() time.Time { return cn.createdAt }
+
+// UsedAt returns the time last given to SetUsedAt, or CreatedAt if none was.
+// Clients record I/O with it; the pool judges idleness by the time a
+// connection went idle (Put), not by UsedAt.
+func (cn *Conn) UsedAt() time.Time { return time.Unix(0, cn.usedAt.Load()) }
+
+// SetUsedAt records tm as the last time the connection was used. It is safe
+// to call concurrently with UsedAt.
+func (cn *Conn) SetUsedAt(tm time.Time) { cn.usedAt.Store(tm.UnixNano()) }
+
+// Close closes the underlying network connection. Pools call it once per
+// connection; a caller that closes a pooled connection itself should Remove
+// it instead.
+func (cn *Conn) Close() error {
+	if cn.netConn == nil {
+		return nil
+	}
+	return cn.netConn.Close()
+}

@@ -1,0 +1,172 @@
+package shardpool
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Dialing, the dial-error breaker, and the MinIdleConns top-up.
+//
+// The breaker: each failed dial increments dialErrors and each successful
+// one resets it, so it counts consecutive failures. Once it reaches
+// PoolSize, dials fail at once with the last dial error, without calling
+// the Dialer, and one probe goroutine dials every probeInterval until a dial
+// succeeds; then it resets the count and the pool dials normally again.
+// Unlike go-redis v8, success resets the count (sporadic failures spread
+// over hours do not trip it) and the probe cannot be lost: probing is
+// cleared before the count, so a trip after the reset starts a new probe.
+
+// probeInterval is how often the probe dials while the breaker is open.
+var probeInterval = time.Second
+
+type dialError struct{ err error }
+
+// dialConn dials a connection and registers it. Pooled connections take a
+// place, which the caller must already hold.
+func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*Conn, error) {
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	if p.opt.Dialer == nil {
+		return nil, ErrNoDialer
+	}
+	if p.dialErrors.Load() >= uint32(p.opt.PoolSize) {
+		return nil, p.lastDialError()
+	}
+
+	netConn, err := p.callDialer(ctx)
+	if err != nil {
+		p.lastErr.Store(&dialError{err})
+		if p.dialErrors.Add(1) == uint32(p.opt.PoolSize) {
+			p.startProbe()
+		}
+		return nil, err
+	}
+	if p.dialErrors.Load() != 0 {
+		p.dialErrors.Store(0)
+	}
+
+	cn := NewConn(netConn)
+	cn.tag.Owner = p
+	cn.tag.Pooled = pooled
+	cn.bornAt = p.clock.now.Load()
+	cn.home.Store(&p.shards[0]) // callers that park cn choose its home
+	if !p.reg.add(cn) {
+		// Close has drained the registry: nobody else will close cn.
+		_ = p.closeConn(cn)
+		return nil, ErrClosed
+	}
+	return cn, nil
+}
+
+// callDialer calls the Dialer, turning a panic into an error.
+func (p *ConnPool) callDialer(ctx context.Context) (netConn net.Conn, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			netConn, err = nil, fmt.Errorf("%w: %v", ErrDialerPanic, v)
+		}
+	}()
+	netConn, err = p.opt.Dialer(ctx)
+	if err == nil && netConn == nil {
+		err = fmt.Errorf("shardpool: Dialer returned a nil net.Conn and no error")
+	}
+	return netConn, err
+}
+
+func (p *ConnPool) lastDialError() error {
+	if e := p.lastErr.Load(); e != nil {
+		return e.err
+	}
+	return nil
+}
+
+// dialPooled dials into the place the caller holds, giving the place back if
+// the dial fails.
+func (p *ConnPool) dialPooled(ctx context.Context, home *shard) (*Conn, error) {
+	p.stats.misses.Add(1)
+	cn, err := p.dialConn(ctx, true)
+	if err != nil {
+		p.release()
+		return nil, err
+	}
+	cn.home.Store(home)
+	return cn, nil
+}
+
+func (p *ConnPool) startProbe() {
+	if p.probing.CompareAndSwap(false, true) {
+		if !p.spawn(p.probe) {
+			p.probing.Store(false)
+		}
+	}
+}
+
+// probe dials every probeInterval until a dial succeeds or the pool closes.
+func (p *ConnPool) probe() {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-p.closedCh:
+			return
+		}
+		netConn, err := p.callDialer(p.bgCtx)
+		if err == nil {
+			_ = netConn.Close()
+			// Clear probing first: a trip after the reset must be able
+			// to start a new probe.
+			p.probing.Store(false)
+			p.dialErrors.Store(0)
+			return
+		}
+		p.lastErr.Store(&dialError{err})
+		t.Reset(probeInterval)
+	}
+}
+
+// checkMinIdleAfterGet tops up MinIdleConns after a Get took an idle
+// connection from s, when s's share of them may have run low. The common
+// case, a shard with its share, costs one lock of s and no shared write.
+func (p *ConnPool) checkMinIdleAfterGet(s *shard) {
+	s.mu.Lock()
+	low := s.n < p.minIdlePerShard
+	s.mu.Unlock()
+	if low {
+		p.checkMinIdleConns()
+	}
+}
+
+// checkMinIdleConns starts background dials until idle connections plus
+// those being dialed reach MinIdleConns, or PoolSize places are held.
+func (p *ConnPool) checkMinIdleConns() {
+	if p.opt.MinIdleConns == 0 {
+		return
+	}
+	for p.IdleLen()+int(p.dialing.Load()) < p.opt.MinIdleConns {
+		if p.closed.Load() || p.dialErrors.Load() >= uint32(p.opt.PoolSize) || !p.tryAcquire() {
+			return
+		}
+		p.dialing.Add(1)
+		if !p.spawn(p.addIdleConn) {
+			p.dialing.Add(-1)
+			p.release()
+			return
+		}
+	}
+}
+
+// addIdleConn dials one connection into a place taken by checkMinIdleConns
+// and parks it, spreading such connections over the shards.
+func (p *ConnPool) addIdleConn() {
+	defer p.dialing.Add(-1)
+	cn, err := p.dialConn(p.bgCtx, true)
+	if err != nil {
+		p.release()
+		return
+	}
+	cn.home.Store(&p.shards[p.rr.Add(1)&p.mask])
+	p.putBack(cn)
+}

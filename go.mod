@@ -1,0 +1,3 @@
+module github.com/shardpool/shardpool
+
+go 1.21

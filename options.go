@@ -1,0 +1,117 @@
+package shardpool
+
+import (
+	"context"
+	"errors"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/shardpool/shardpool/internal/connstate"
+)
+
+func init() {
+	connstate.Normalize = func(opt any) { opt.(*Options).normalize() }
+}
+
+// Errors returned by the pools of this module. Test for them with errors.Is.
+var (
+	// ErrClosed is returned by every call on a pool after Close, by Gets
+	// that were waiting when Close ran, and by a second Close.
+	ErrClosed = errors.New("shardpool: pool is closed")
+
+	// ErrPoolTimeout is returned by Get when no connection became available
+	// within Options.PoolTimeout.
+	ErrPoolTimeout = errors.New("shardpool: timed out waiting for a connection")
+
+	// ErrNoDialer is returned by Get and NewConn when Options.Dialer is nil.
+	ErrNoDialer = errors.New("shardpool: Options.Dialer is nil")
+
+	// ErrUnknownConn is returned by CloseConn, and reported by Put and Remove
+	// through Options.OnMisuse, for a nil connection or one that another
+	// pool dialed.
+	ErrUnknownConn = errors.New("shardpool: connection is nil or belongs to another pool")
+
+	// ErrNotCheckedOut is reported through Options.OnMisuse when Put or
+	// Remove is given a connection that is idle or already removed, such as
+	// a connection Put twice.
+	ErrNotCheckedOut = errors.New("shardpool: connection is not checked out")
+
+	// ErrDialerPanic wraps the value of a panic in Options.Dialer; the pool
+	// turns the panic into a dial error.
+	ErrDialerPanic = errors.New("shardpool: dialer panicked")
+)
+
+// DefaultPoolTimeout is the PoolTimeout used when Options.PoolTimeout is 0.
+// It matches what a go-redis client with default options gives its pool
+// (ReadTimeout 3s + 1s).
+const DefaultPoolTimeout = 4 * time.Second
+
+// Options configures a pool. The zero value of every field is usable; the
+// pool works on a normalized copy (see each field), so changing an Options
+// after NewConnPool has no effect.
+type Options struct {
+	// Dialer opens a new network connection. The context is the caller's
+	// for dials made by Get and NewConn, and one cancelled by Close for
+	// dials made in the background. A nil Dialer makes every dial fail with
+	// ErrNoDialer.
+	Dialer func(context.Context) (net.Conn, error)
+
+	// OnClose, if set, is called once for each connection the pool closes,
+	// before its network connection is closed. Its error is returned by
+	// CloseConn, Filter and Close.
+	OnClose func(*Conn) error
+
+	// OnMisuse, if set, is called when Put or Remove is given a connection
+	// it cannot take: err is ErrUnknownConn or ErrNotCheckedOut. The call is
+	// otherwise a no-op. It runs on the caller's goroutine.
+	OnMisuse func(cn *Conn, err error)
+
+	// PoolFIFO makes Get take the connection that has been idle longest
+	// (FIFO) instead of the one idle shortest (LIFO, the default). LIFO
+	// lets surplus connections go stale and be reaped; FIFO spreads use.
+	// ConnPool keeps the order within each of its shards.
+	PoolFIFO bool
+
+	// PoolSize bounds the connections the pool holds, and so the ones
+	// checked out at once. Values <= 0 mean 10 × GOMAXPROCS. Connections
+	// made by NewConn are the caller's and do not count.
+	PoolSize int
+
+	// MinIdleConns is how many idle connections the pool keeps dialed in
+	// the background. Negative means 0; it is capped at PoolSize.
+	MinIdleConns int
+
+	// MaxConnAge closes a connection once it is this old, when it is next
+	// met idle. 0 (or negative) keeps connections of any age.
+	MaxConnAge time.Duration
+
+	// PoolTimeout bounds how long Get waits for a connection when PoolSize
+	// are held. 0 means DefaultPoolTimeout; negative means no bound beyond
+	// the caller's context.
+	PoolTimeout time.Duration
+
+	// IdleTimeout closes a connection that has been idle this long, when it
+	// is next met idle. 0 (or negative) keeps idle connections forever.
+	IdleTimeout time.Duration
+
+	// IdleCheckFrequency is how often the background reaper sweeps out
+	// stale idle connections. The reaper runs only when both it and
+	// IdleTimeout are > 0; without it stale connections are closed when Get
+	// meets them or when ReapStaleConns is called.
+	IdleCheckFrequency time.Duration
+}
+
+// normalize replaces out-of-range values by the documented defaults.
+func (opt *Options) normalize() {
+	if opt.PoolSize <= 0 {
+		opt.PoolSize = 10 * runtime.GOMAXPROCS(0)
+	}
+	opt.MinIdleConns = max(0, min(opt.MinIdleConns, opt.PoolSize))
+	opt.MaxConnAge = max(0, opt.MaxConnAge)
+	opt.IdleTimeout = max(0, opt.IdleTimeout)
+	opt.IdleCheckFrequency = max(0, opt.IdleCheckFrequency)
+	if opt.PoolTimeout == 0 {
+		opt.PoolTimeout = DefaultPoolTimeout
+	}
+}

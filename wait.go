@@ -1,0 +1,226 @@
+package shardpool
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// The wait path: what Get does when no shard has an idle connection and all
+// PoolSize places are held.
+//
+// Places. p.held counts the pooled connections that exist or are being
+// dialed; it never exceeds PoolSize. A Get that takes an idle connection
+// needs no place, so the counter is written when a connection is dialed or
+// closed, never on the hot path.
+//
+// Waiters. A Get that must wait queues a waiter (FIFO, under waitMu) and
+// sleeps on its channel. A waiter is served exactly once, under waitMu, by
+// being dequeued and sent either a connection taken from a shard or nil,
+// which hands it a place to dial into. Whoever makes a connection or place
+// available (Put, Remove, a failed dial, the reaper) calls serveWaiters when
+// p.waiting is non-zero; the waiter itself calls it once right after
+// queueing.
+//
+// Lost wake-ups. The race to close is a Put (or place release) that sees no
+// waiters while a Get queues after finding nothing. Put parks its connection
+// under the shard lock and then loads p.waiting; a Get increments p.waiting
+// under waitMu and then scans every shard (serveWaitersLocked), locking
+// each. If the Get's scan of that shard comes after Put's park, the scan
+// finds the connection; if it comes before, the Get's increment happens
+// before Put's load (through the shard lock), so Put sees a waiter and
+// serves it. Releasing a place is the same argument with the atomic p.held
+// in place of the shard. Fast-path Gets defer to queued waiters (they skip
+// their shard while p.waiting != 0), so a waiter is not starved by callers
+// that arrived after it.
+
+// A waiter is one Get waiting for a connection.
+type waiter struct {
+	// ch receives the connection, or nil for a place to dial into. It has
+	// room for one value and is sent to at most once per queueing, under
+	// waitMu, by whoever dequeues the waiter.
+	ch         chan *Conn
+	prev, next *waiter // guarded by waitMu
+	queued     bool    // guarded by waitMu
+}
+
+var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan *Conn, 1)} }}
+
+// waitQueue is a FIFO of waiters, guarded by ConnPool.waitMu.
+type waitQueue struct{ head, tail *waiter }
+
+func (q *waitQueue) push(w *waiter) {
+	w.prev, w.next, w.queued = q.tail, nil, true
+	if q.tail != nil {
+		q.tail.next = w
+	} else {
+		q.head = w
+	}
+	q.tail = w
+}
+
+func (q *waitQueue) remove(w *waiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		q.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		q.tail = w.prev
+	}
+	w.prev, w.next, w.queued = nil, nil, false
+}
+
+// tryAcquire takes one of the PoolSize places, if one is free.
+func (p *ConnPool) tryAcquire() bool {
+	for {
+		n := p.held.Load()
+		if n >= int32(p.opt.PoolSize) {
+			return false
+		}
+		if p.held.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release frees a place and hands it on to a waiter, if any.
+func (p *ConnPool) release() {
+	p.held.Add(-1)
+	if p.waiting.Load() != 0 {
+		p.serveWaiters()
+	}
+}
+
+// serveWaiters gives waiting Gets, oldest first, the idle connections and
+// free places there are.
+func (p *ConnPool) serveWaiters() {
+	p.waitMu.Lock()
+	stale := p.serveWaitersLocked(nil)
+	p.waitMu.Unlock()
+	p.discard(stale)
+}
+
+// serveWaitersLocked serves waiters while there are connections or places
+// for them, scanning the shards from start (nil: the first). Stale
+// connections it meets are claimed and returned for the caller to discard
+// outside waitMu; their places go straight to waiters, so the caller must
+// not release them. Call with waitMu held.
+func (p *ConnPool) serveWaitersLocked(start *shard) (stale []*Conn) {
+	i := 0
+	if start != nil {
+		i = start.idx
+	}
+	scanned := 0 // shards found empty; each is looked at until then
+	for p.waiters.head != nil {
+		var cn *Conn
+		gotStale := false
+		for scanned < len(p.shards) {
+			c, isStale := p.pop(&p.shards[(i+scanned)&int(p.mask)])
+			if c == nil {
+				scanned++
+				continue
+			}
+			if isStale {
+				stale, gotStale = append(stale, c), true
+			} else {
+				cn = c
+			}
+			break
+		}
+		switch {
+		case cn != nil:
+			p.handTo(cn)
+		case gotStale:
+			p.handTo(nil) // the stale connection's place
+		case p.tryAcquire():
+			p.handTo(nil)
+		default:
+			return stale
+		}
+	}
+	return stale
+}
+
+// handTo dequeues the oldest waiter and sends it cn (nil: a place).
+func (p *ConnPool) handTo(cn *Conn) {
+	w := p.waiters.head
+	p.waiters.remove(w)
+	p.waiting.Add(-1)
+	w.ch <- cn // never blocks: room for one, one send per queueing
+}
+
+// wait queues the caller and waits for a connection, a place, ctx, the pool
+// timeout or Close, whichever comes first.
+func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	w := waiterPool.Get().(*waiter)
+
+	p.waitMu.Lock()
+	p.waiters.push(w)
+	p.waiting.Add(1)
+	stale := p.serveWaitersLocked(home)
+	p.waitMu.Unlock()
+	p.discard(stale)
+
+	var timeout <-chan time.Time
+	if p.opt.PoolTimeout > 0 {
+		t := time.NewTimer(p.opt.PoolTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+
+	var err error
+	select {
+	case cn := <-w.ch:
+		p.stats.waitCount.Add(1)
+		p.stats.waitDuration.Add(int64(time.Since(start)))
+		waiterPool.Put(w)
+		if cn == nil {
+			return p.dialPooled(ctx, home)
+		}
+		cn.home.Store(home)
+		return cn, nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-timeout:
+		p.stats.timeouts.Add(1)
+		err = ErrPoolTimeout
+	case <-p.closedCh:
+		err = ErrClosed
+	}
+	p.stats.waitCount.Add(1)
+	p.stats.waitDuration.Add(int64(time.Since(start)))
+	p.abandon(w)
+	return nil, err
+}
+
+// abandon takes w out of the queue after its Get gave up. If w was served
+// in the meantime, what it was given goes back to the pool, as if the Get
+// had never happened.
+func (p *ConnPool) abandon(w *waiter) {
+	p.waitMu.Lock()
+	if w.queued {
+		p.waiters.remove(w)
+		p.waiting.Add(-1)
+		p.waitMu.Unlock()
+		waiterPool.Put(w)
+		return
+	}
+	p.waitMu.Unlock()
+
+	// Served before we took waitMu; the send happened under it, so the
+	// value is in the channel now.
+	cn := <-w.ch
+	waiterPool.Put(w)
+	if cn == nil {
+		p.release()
+		return
+	}
+	p.putBack(cn)
+}
