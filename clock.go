@@ -3,6 +3,8 @@ package shardpool
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/shardpool/shardpool/internal/testhook"
 )
 
 // clock is the pool's coarse monotonic clock: nanoseconds since the pool was
@@ -17,8 +19,16 @@ type clock struct {
 	epoch time.Time
 	res   time.Duration
 
-	// manual clocks are moved by tests (advance) instead of a ticker.
-	manual bool
+	// manual clocks are moved by tests (advance) instead of the ticker.
+	manual atomic.Bool
+}
+
+func init() {
+	testhook.ManualClock = func(pool any) func(time.Duration) {
+		c := pool.(*ConnPool).clock
+		c.manual.Store(true)
+		return c.advance
+	}
 }
 
 func newClock(opt *Options) *clock {
@@ -35,7 +45,7 @@ func newClock(opt *Options) *clock {
 // refresh moves the clock to the current time. Concurrent refreshes never
 // move it backwards.
 func (c *clock) refresh() {
-	if c.manual {
+	if c.manual.Load() {
 		return
 	}
 	t := int64(time.Since(c.epoch))

@@ -10,6 +10,11 @@ import (
 
 func init() {
 	connstate.Of = func(conn any) *connstate.Tag { return &conn.(*Conn).tag }
+	connstate.SetCreatedAt = func(conn any, t time.Time) {
+		cn := conn.(*Conn)
+		cn.createdAt = t
+		cn.usedAt.Store(t.UnixNano())
+	}
 }
 
 // Conn is a network connection owned by a pool.

@@ -106,10 +106,6 @@ type ConnPool struct {
 // MinIdleConns dials, a coarse clock for IdleTimeout and MaxConnAge); Close
 // stops them.
 func NewConnPool(opt *Options) *ConnPool {
-	return newConnPool(opt, false)
-}
-
-func newConnPool(opt *Options, manualClock bool) *ConnPool {
 	p := &ConnPool{closedCh: make(chan struct{})}
 	if opt != nil {
 		p.opt = *opt
@@ -129,9 +125,8 @@ func newConnPool(opt *Options, manualClock bool) *ConnPool {
 	p.minIdlePerShard = (p.opt.MinIdleConns + n - 1) / n
 
 	p.clock = newClock(&p.opt)
-	p.clock.manual = manualClock
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
-	if p.expires && !manualClock {
+	if p.expires {
 		p.spawn(func() { p.clock.run(p.closedCh) })
 	}
 	if p.opt.IdleTimeout > 0 && p.opt.IdleCheckFrequency > 0 {

@@ -16,8 +16,11 @@ type Stats struct {
 	IdleConns  uint32 // idle connections; equals IdleLen()
 	StaleConns uint32 // connections closed for IdleTimeout or MaxConnAge
 
-	WaitCount    uint32        // Gets that had to wait for a connection
-	WaitDuration time.Duration // total time Gets spent waiting
+	// As in database/sql: WaitCount counts Gets that started waiting for a
+	// connection (it is incremented when the wait begins), WaitDuration the
+	// total time finished waits took.
+	WaitCount    uint32
+	WaitDuration time.Duration
 }
 
 // slowStats are the counters of the slow paths: a dial, a wait, a stale

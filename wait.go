@@ -168,6 +168,7 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	p.waitMu.Unlock()
 	p.discard(stale)
 
+	p.stats.waitCount.Add(1)
 	var timeout <-chan time.Time
 	if p.opt.PoolTimeout > 0 {
 		t := time.NewTimer(p.opt.PoolTimeout)
@@ -178,7 +179,6 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	var err error
 	select {
 	case cn := <-w.ch:
-		p.stats.waitCount.Add(1)
 		p.stats.waitDuration.Add(int64(time.Since(start)))
 		waiterPool.Put(w)
 		if cn == nil {
@@ -194,7 +194,6 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	case <-p.closedCh:
 		err = ErrClosed
 	}
-	p.stats.waitCount.Add(1)
 	p.stats.waitDuration.Add(int64(time.Since(start)))
 	p.abandon(w)
 	return nil, err

@@ -22,14 +22,15 @@ import (
 
 	"github.com/shardpool/shardpool"
 	"github.com/shardpool/shardpool/internal/connstate"
+	"github.com/shardpool/shardpool/internal/testhook"
 )
 
 var _ shardpool.Pooler = (*ConnPool)(nil)
 
 // ConnPool is go-redis v8's connection pool over shardpool's Conn.
 type ConnPool struct {
-	opt shardpool.Options
-	now func() time.Time // the clock; tests may replace it
+	opt   shardpool.Options
+	clock atomic.Pointer[func() time.Time] // nil: time.Now; tests set it
 
 	dialErrorsNum uint32 // atomic
 
@@ -58,7 +59,7 @@ type ConnPool struct {
 // NewConnPool returns a baseline pool configured by opt (nil: defaults),
 // normalized as shardpool.NewConnPool does.
 func NewConnPool(opt *shardpool.Options) *ConnPool {
-	p := &ConnPool{now: time.Now, closedCh: make(chan struct{})}
+	p := &ConnPool{closedCh: make(chan struct{})}
 	if opt != nil {
 		p.opt = *opt
 	}
@@ -79,6 +80,19 @@ func NewConnPool(opt *shardpool.Options) *ConnPool {
 }
 
 func tag(cn *shardpool.Conn) *connstate.Tag { return connstate.Of(cn) }
+
+func init() {
+	testhook.BaselineClock = func(pool any, now func() time.Time) {
+		pool.(*ConnPool).clock.Store(&now)
+	}
+}
+
+func (p *ConnPool) now() time.Time {
+	if f := p.clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
+}
 
 // checkMinIdleConns starts dials until MinIdleConns are idle. Call with
 // connsMu held.
@@ -174,6 +188,9 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*shardpool.Conn, 
 	}
 
 	cn := shardpool.NewConn(netConn)
+	if p.clock.Load() != nil {
+		connstate.SetCreatedAt(cn, p.now())
+	}
 	t := tag(cn)
 	t.Owner = p
 	t.Pooled = pooled
@@ -298,10 +315,8 @@ func (p *ConnPool) waitTurn(ctx context.Context) error {
 		defer timer.Stop()
 		timeout = timer.C
 	}
-	defer func() {
-		atomic.AddUint32(&p.stats.WaitCount, 1)
-		p.addWaitDuration(time.Since(start))
-	}()
+	atomic.AddUint32(&p.stats.WaitCount, 1)
+	defer func() { p.addWaitDuration(time.Since(start)) }()
 
 	select {
 	case p.queue <- struct{}{}:
@@ -417,6 +432,7 @@ func (p *ConnPool) CloseConn(cn *shardpool.Conn) error {
 	switch t.State.Load() {
 	case connstate.Closed:
 		p.connsMu.Unlock()
+		p.returnTurn(cn) // closed under its holder by Filter or Close
 		return nil
 	case connstate.Idle:
 		for i, c := range p.idleConns {
@@ -430,6 +446,7 @@ func (p *ConnPool) CloseConn(cn *shardpool.Conn) error {
 	t.State.Store(connstate.Closed)
 	p.removeConn(cn)
 	p.connsMu.Unlock()
+	p.returnTurn(cn)
 	return p.closeConn(cn)
 }
 

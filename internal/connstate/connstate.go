@@ -8,7 +8,10 @@
 // the public API.
 package connstate
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // The life of a pooled connection. Every change goes through Tag.State, so
 // that exactly one party wins the move to Closed and closes the connection.
@@ -43,4 +46,7 @@ var (
 	Of func(conn any) *Tag
 	// Normalize fills defaults into a *shardpool.Options in place.
 	Normalize func(opt any)
+	// SetCreatedAt sets the creation time of a *shardpool.Conn that is
+	// not yet published, for a pool whose clock is not time.Now.
+	SetCreatedAt func(conn any, t time.Time)
 )

@@ -1,0 +1,96 @@
+package shardpool_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/shardpool/shardpool"
+	"github.com/shardpool/shardpool/baseline"
+)
+
+// contenders are the pools the benchmarks compare, by name.
+var contenders = []struct {
+	name string
+	make func(*shardpool.Options) shardpool.Pooler
+}{
+	{"shardpool", func(o *shardpool.Options) shardpool.Pooler { return shardpool.NewConnPool(o) }},
+	{"baseline", func(o *shardpool.Options) shardpool.Pooler { return baseline.NewConnPool(o) }},
+}
+
+// BenchmarkGetPut: what does a Get+Put of an idle connection cost as
+// callers and cores grow?
+func BenchmarkGetPut(b *testing.B) {
+	for _, size := range []int{8, 32, 128} {
+		for _, c := range contenders {
+			b.Run(fmt.Sprintf("pool=%s/size=%d", c.name, size), func(b *testing.B) {
+				d := &fakeDialer{}
+				p := c.make(&shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: -1})
+				defer p.Close()
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						cn, err := p.Get(ctx)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						p.Put(cn)
+					}
+				})
+			})
+		}
+		b.Run(fmt.Sprintf("pool=syncpool/size=%d", size), func(b *testing.B) {
+			d := &fakeDialer{}
+			sp := sync.Pool{New: func() any { c, _ := d.Dial(context.Background()); return shardpool.NewConn(c) }}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					cn := sp.Get().(*shardpool.Conn)
+					sp.Put(cn)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkGetRemove: does the cost of dropping a connection grow with
+// PoolSize?
+func BenchmarkGetRemove(b *testing.B) {
+	for _, size := range []int{8, 128, 1024} {
+		for _, c := range contenders {
+			b.Run(fmt.Sprintf("pool=%s/size=%d", c.name, size), func(b *testing.B) {
+				d := &fakeDialer{}
+				p := c.make(&shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: -1})
+				defer p.Close()
+				ctx := context.Background()
+				// Fill the pool so that Remove works among size connections.
+				held := make([]*shardpool.Conn, 0, size)
+				for i := 0; i < size-1; i++ {
+					cn, err := p.Get(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					held = append(held, cn)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					cn, err := p.Get(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					p.Remove(cn, nil)
+				}
+				b.StopTimer()
+				for _, cn := range held {
+					p.Put(cn)
+				}
+			})
+		}
+	}
+}
