@@ -537,8 +537,14 @@ func (p *ConnPool) Filter(fn func(*shardpool.Conn) bool) error {
 			victims = append(victims, cn)
 		}
 	}
+	claimed := victims[:0]
 	for _, cn := range victims {
-		if tag(cn).State.Swap(connstate.Closed) == connstate.Idle {
+		// A connection being removed (claimed by Remove, not yet out of
+		// conns) is its remover's to close.
+		switch tag(cn).State.Swap(connstate.Closed) {
+		case connstate.Closed:
+			continue
+		case connstate.Idle:
 			for i, c := range p.idleConns {
 				if c == cn {
 					p.idleConns = append(p.idleConns[:i], p.idleConns[i+1:]...)
@@ -548,7 +554,9 @@ func (p *ConnPool) Filter(fn func(*shardpool.Conn) bool) error {
 			}
 		}
 		p.removeConn(cn)
+		claimed = append(claimed, cn)
 	}
+	victims = claimed
 	p.connsMu.Unlock()
 
 	var errs []error

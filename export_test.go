@@ -1,0 +1,63 @@
+package shardpool
+
+import (
+	"fmt"
+
+	"github.com/shardpool/shardpool/internal/connstate"
+)
+
+// CheckInvariants locks the registry and every shard and checks that the
+// pool's structures agree with each other. It returns the first
+// disagreement. Checked-out connections may change state while it runs, so
+// it checks only what the locks it holds make stable.
+func (p *ConnPool) CheckInvariants() error {
+	p.reg.mu.Lock()
+	defer p.reg.mu.Unlock()
+	for i := range p.shards {
+		p.shards[i].mu.Lock()
+		defer p.shards[i].mu.Unlock()
+	}
+
+	pooled := 0
+	for i, cn := range p.reg.conns {
+		if cn.regIdx != i {
+			return fmt.Errorf("registry slot %d holds a connection that thinks it is at %d", i, cn.regIdx)
+		}
+		if cn.tag.Owner != any(p) {
+			return fmt.Errorf("registry slot %d holds another pool's connection", i)
+		}
+		if cn.tag.Pooled {
+			pooled++
+		}
+	}
+	if held := int(p.held.Load()); p.closed.Load() == false && (pooled > held || held > p.opt.PoolSize) {
+		return fmt.Errorf("%d pooled connections registered, %d places held, PoolSize %d", pooled, held, p.opt.PoolSize)
+	}
+	for i := range p.shards {
+		s := &p.shards[i]
+		n := 0
+		var prev *Conn
+		for cn := s.head; cn != nil; prev, cn = cn, cn.next {
+			n++
+			if n > s.n {
+				return fmt.Errorf("shard %d: list longer than its count %d", i, s.n)
+			}
+			if cn.prev != prev {
+				return fmt.Errorf("shard %d: broken prev link at position %d", i, n)
+			}
+			if st := cn.tag.State.Load(); st != connstate.Idle {
+				return fmt.Errorf("shard %d: connection in state %d in the idle list", i, st)
+			}
+			if cn.home.Load() != s {
+				return fmt.Errorf("shard %d: idle connection whose home is another shard", i)
+			}
+			if !p.closed.Load() && (cn.regIdx >= len(p.reg.conns) || p.reg.conns[cn.regIdx] != cn) {
+				return fmt.Errorf("shard %d: idle connection missing from the registry", i)
+			}
+		}
+		if s.tail != prev || n != s.n {
+			return fmt.Errorf("shard %d: count %d, list %d, tail ok %v", i, s.n, n, s.tail == prev)
+		}
+	}
+	return nil
+}
