@@ -73,14 +73,18 @@ func Contenders() []Contender {
 	}
 }
 
+// poolTimeout bounds every wait for a connection. No scenario should wait
+// anywhere near this long; a Get that does is a bug, and fails its benchmark
+// instead of hanging it.
+const poolTimeout = 10 * time.Second
+
 // options returns the shardpool.Options both of the module's pools get:
-// no idle expiry, no reaper, and a PoolTimeout long enough that no
-// benchmark times out.
+// no idle expiry, no reaper, and poolTimeout.
 func (c Config) options() *shardpool.Options {
 	return &shardpool.Options{
 		Dialer:      c.Dial,
 		PoolSize:    c.Size,
-		PoolTimeout: time.Minute,
+		PoolTimeout: poolTimeout,
 	}
 }
 

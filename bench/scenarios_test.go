@@ -180,7 +180,7 @@ func BenchmarkReaperSweep(b *testing.B) {
 		for _, tc := range cases {
 			b.Run("pool="+rc.name+"/"+tc.name, func(b *testing.B) {
 				p := rc.new(&shardpool.Options{
-					Dialer: FakeDial, PoolSize: reaperConns, PoolTimeout: time.Minute,
+					Dialer: FakeDial, PoolSize: reaperConns, PoolTimeout: poolTimeout,
 					IdleTimeout: tc.idle, MaxConnAge: tc.age,
 				})
 				defer func() { _ = p.Close() }()
@@ -225,7 +225,7 @@ func BenchmarkReaperGetPutDuringSweeps(b *testing.B) {
 			name := fmt.Sprintf("pool=%s/sweeps=%s", rc.name, map[bool]string{false: "off", true: "on"}[sweeps])
 			b.Run(name, func(b *testing.B) {
 				p := rc.new(&shardpool.Options{
-					Dialer: FakeDial, PoolSize: reaperConns, PoolTimeout: time.Minute,
+					Dialer: FakeDial, PoolSize: reaperConns, PoolTimeout: poolTimeout,
 					IdleTimeout: time.Hour, MaxConnAge: time.Hour,
 				})
 				defer func() { _ = p.Close() }()

@@ -81,6 +81,9 @@ func Load(paths []string) (*Dataset, error) {
 		var id []string
 		for i, f := range cfgFields {
 			v := key.Get(f)
+			if configKeys[i] == "gomaxprocs" && v == "" {
+				v = "1" // go test leaves the -1 off names
+			}
 			cfg.Values[configKeys[i]] = v
 			id = append(id, configKeys[i]+"="+v)
 		}

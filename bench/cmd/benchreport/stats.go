@@ -77,8 +77,11 @@ func (v Versus) Factor() float64 {
 }
 
 func ratioString(r float64) string {
-	if r >= 10 || r < 0.1 {
-		return fmt.Sprintf("%.3g", r)
+	switch {
+	case r < 0.01:
+		return fmt.Sprintf("1/%.0f", 1/r)
+	case r >= 10:
+		return fmt.Sprintf("%.0f", r)
 	}
 	return fmt.Sprintf("%.2f", r)
 }

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Charts draws the report's charts into dir with gonum/plot and returns
+// their file names (relative to dir) by scenario.
+func Charts(ds *Dataset, dir string) (map[string][]string, error) {
+	out := map[string][]string{}
+	add := func(bench, name string, p *plot.Plot) error {
+		if p == nil {
+			return nil
+		}
+		file := name + ".png"
+		if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, file)); err != nil {
+			return err
+		}
+		out[bench] = append(out[bench], file)
+		return nil
+	}
+	if sc := ds.Scenarios["HotPathGetPut"]; sc != nil {
+		for _, size := range values(sc, "size") {
+			p, err := lineChart(sc, nsPerOp, "gomaxprocs", map[string]string{"size": size},
+				fmt.Sprintf("Hot path Get+Put, PoolSize %s", size), "GOMAXPROCS (-cpu)")
+			if err != nil {
+				return nil, err
+			}
+			if err := add(sc.Name, "hotpath-size"+size, p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if sc := ds.Scenarios["ExhaustionWait"]; sc != nil {
+		for _, g := range values(sc, "goroutines") {
+			p, err := percentileChart(sc, map[string]string{"goroutines": g},
+				fmt.Sprintf("Get wait latency, %s PoolSize goroutines (PoolSize 8)", g))
+			if err != nil {
+				return nil, err
+			}
+			if err := add(sc.Name, "exhaustion-wait-"+g, p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if sc := ds.Scenarios["ChurnGetRemove"]; sc != nil {
+		p, err := lineChart(sc, nsPerOp, "size", nil, "Churn: Get+Remove (a dial per call)", "PoolSize")
+		if err != nil {
+			return nil, err
+		}
+		if err := add(sc.Name, "churn", p); err != nil {
+			return nil, err
+		}
+	}
+	if sc := ds.Scenarios["EndToEndRESP"]; sc != nil {
+		for _, server := range values(sc, "server") {
+			p, err := barChart(sc, opsPerS, "goroutines", map[string]string{"server": server},
+				fmt.Sprintf("End to end over TCP (%s server): PING/SET/GET", server), "goroutines")
+			if err != nil {
+				return nil, err
+			}
+			if err := add(sc.Name, "e2e-"+server, p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// values returns the distinct values of key in the scenario, in order.
+func values(sc *Scenario, key string) []string {
+	var vs []string
+	for _, c := range sc.Configs {
+		if v := c.Values[key]; !contains(vs, v) {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// matching returns the configurations that have the values in fixed.
+func matching(sc *Scenario, fixed map[string]string) []Config {
+	var out []Config
+	for _, c := range sc.Configs {
+		ok := true
+		for k, v := range fixed {
+			ok = ok && c.Values[k] == v
+		}
+		if ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// number parses a configuration value such as "32" or "64x".
+func number(s string) (float64, error) { return strconv.ParseFloat(strings.TrimSuffix(s, "x"), 64) }
+
+// lineChart plots the median of m against the numeric key x, a line per
+// pool, on log-log axes.
+func lineChart(sc *Scenario, m Metric, x string, fixed map[string]string, title, xLabel string) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xLabel + " (log scale)"
+	p.Y.Label.Text = m.Unit + " (median, log scale; lower is better)"
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	var args []any
+	for _, pool := range sc.Pools {
+		var pts plotter.XYs
+		for _, cfg := range matching(sc, fixed) {
+			st, ok := cellFor(sc, cfg, pool, m)
+			xv, err := number(cfg.Values[x])
+			if !ok || err != nil || st.Summary.Center <= 0 {
+				continue
+			}
+			pts = append(pts, plotter.XY{X: xv, Y: st.Summary.Center})
+		}
+		if len(pts) > 0 {
+			args = append(args, poolTitle(pool), pts)
+		}
+	}
+	if len(args) == 0 {
+		return nil, nil
+	}
+	return p, plotutil.AddLinePoints(p, args...)
+}
+
+// percentileChart plots the wait-latency percentiles of each pool at one
+// configuration.
+func percentileChart(sc *Scenario, fixed map[string]string, title string) (*plot.Plot, error) {
+	cfgs := matching(sc, fixed)
+	if len(cfgs) == 0 {
+		return nil, nil
+	}
+	ms := []Metric{p50, p99, p999, maxLat}
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = "Get wait, ns (median over runs, log scale)"
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	p.NominalX("p50", "p99", "p99.9", "max")
+	p.Legend.Top = true
+	p.Legend.Left = true
+	var args []any
+	for _, pool := range sc.Pools {
+		var pts plotter.XYs
+		for i, m := range ms {
+			if st, ok := cellFor(sc, cfgs[0], pool, m); ok && st.Summary.Center > 0 {
+				pts = append(pts, plotter.XY{X: float64(i), Y: st.Summary.Center})
+			}
+		}
+		if len(pts) > 0 {
+			args = append(args, poolTitle(pool), pts)
+		}
+	}
+	return p, plotutil.AddLinePoints(p, args...)
+}
+
+// barChart draws grouped bars of the median of m: a group per value of x,
+// a bar per pool.
+func barChart(sc *Scenario, m Metric, x string, fixed map[string]string, title, xLabel string) (*plot.Plot, error) {
+	cfgs := matching(sc, fixed)
+	if len(cfgs) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = m.Unit + " (median; higher is better)"
+	var groups []string
+	for _, c := range cfgs {
+		groups = append(groups, c.Values[x])
+	}
+	var pools []string
+	for _, pool := range sc.Pools {
+		for _, c := range cfgs {
+			if _, ok := cellFor(sc, c, pool, m); ok {
+				pools = append(pools, pool)
+				break
+			}
+		}
+	}
+	w := vg.Points(60 / float64(max(len(pools), 1)))
+	for i, pool := range pools {
+		vals := make(plotter.Values, len(cfgs))
+		for j, c := range cfgs {
+			if st, ok := cellFor(sc, c, pool, m); ok {
+				vals[j] = st.Summary.Center
+			}
+		}
+		bars, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		bars.LineStyle.Width = vg.Length(0)
+		bars.Color = plotutil.Color(i)
+		bars.Offset = w * vg.Length(float64(i)-float64(len(pools)-1)/2)
+		p.Add(bars)
+		p.Legend.Add(poolTitle(pool), bars)
+	}
+	p.Legend.Top = true
+	p.NominalX(groups...)
+	p.Add(plotter.NewGrid())
+	p.Y.Min = 0
+	return p, nil
+}

@@ -1,0 +1,119 @@
+// Command benchreport turns the output of the bench module's benchmarks into
+// a report, and gates regressions.
+//
+//	benchreport report -out DIR [-machine FILE] [-note TEXT]... RAW...
+//	benchreport compare [-threshold 0.05] OLD NEW
+//
+// report writes DIR/report.md (tables with benchstat's statistics, one
+// verdict per scenario, the places where shardpool loses) and PNG charts
+// drawn with gonum/plot. RAW are `go test -bench` outputs; their paths are
+// linked from the report relative to DIR. -machine names a file of
+// "key: value" lines describing the machine.
+//
+// compare reads two `go test -bench` outputs of the same benchmarks and
+// exits with status 1 if any time per op got worse beyond noise: the
+// Mann-Whitney U test rejects "same distribution" (α=0.05) and the median
+// grew by more than -threshold.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "report":
+		err = reportCmd(os.Args[2:])
+	case "compare":
+		var regressed bool
+		regressed, err = compareCmd(os.Args[2:], os.Stdout)
+		if err == nil && regressed {
+			os.Exit(1)
+		}
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(2)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: benchreport report -out DIR [-machine FILE] [-note TEXT]... RAW...\n       benchreport compare [-threshold F] OLD NEW")
+	os.Exit(2)
+}
+
+// notes collects repeated -note flags.
+type notes []string
+
+func (n *notes) String() string     { return strings.Join(*n, "; ") }
+func (n *notes) Set(v string) error { *n = append(*n, v); return nil }
+
+func reportCmd(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ExitOnError)
+	out := fs.String("out", "bench-report", "report directory")
+	machine := fs.String("machine", "", "file of `key: value` lines describing the machine")
+	var ns notes
+	fs.Var(&ns, "note", "a line for the top of the report (repeatable)")
+	_ = fs.Parse(args)
+	if fs.NArg() == 0 {
+		return fmt.Errorf("no benchmark output files")
+	}
+	ds, err := Load(fs.Args())
+	if err != nil {
+		return err
+	}
+	r := &Report{DS: ds, Notes: ns}
+	if *machine != "" {
+		if r.Machine, err = readMachine(*machine); err != nil {
+			return err
+		}
+	}
+	for _, raw := range fs.Args() {
+		rel, err := filepath.Rel(*out, raw)
+		if err != nil {
+			rel = raw
+		}
+		r.Raw = append(r.Raw, filepath.ToSlash(rel))
+	}
+	if r.Charts, err = Charts(ds, *out); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(*out, "report.md"))
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	r.Write(w)
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// readMachine reads "key: value" lines.
+func readMachine(path string) ([][2]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var kvs [][2]string
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok {
+			kvs = append(kvs, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+		}
+	}
+	return kvs, nil
+}

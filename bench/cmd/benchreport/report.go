@@ -1,0 +1,300 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Report writes report.md for ds.
+type Report struct {
+	DS      *Dataset
+	Machine [][2]string // key, value
+	Notes   []string    // lines such as "real redis-server: skipped, ..."
+	Raw     []string    // raw output files, relative to the report
+	Charts  map[string][]string
+}
+
+// cellFor summarizes pool at cfg for m.
+func cellFor(sc *Scenario, cfg Config, pool string, m Metric) (Stat, bool) {
+	return summarize(sc.Samples(cfg, pool, m.Unit), m.Unit)
+}
+
+// bestPeer returns the peer (not shardpool, baseline or sync.Pool) with the
+// best median at cfg.
+func bestPeer(sc *Scenario, cfg Config, m Metric) (string, Stat, bool) {
+	var (
+		name  string
+		best  Stat
+		found bool
+	)
+	for _, pool := range sc.Pools {
+		if pool == poolShard || pool == poolBaseline || pool == poolSync {
+			continue
+		}
+		st, ok := cellFor(sc, cfg, pool, m)
+		if !ok {
+			continue
+		}
+		if !found || (m.HigherBetter && st.Summary.Center > best.Summary.Center) ||
+			(!m.HigherBetter && st.Summary.Center < best.Summary.Center) {
+			name, best, found = pool, st, true
+		}
+	}
+	return name, best, found
+}
+
+// tally counts shardpool's significant wins and losses against ref (a pool
+// name, or "" for the best peer at each configuration), and lists the
+// losses.
+type tally struct {
+	n, wins, losses int
+	lost            []string
+}
+
+func tallyOf(sc *Scenario, m Metric, ref string) tally {
+	var t tally
+	for _, cfg := range sc.Configs {
+		x, ok := cellFor(sc, cfg, poolShard, m)
+		if !ok {
+			continue
+		}
+		refName, r, ok := ref, Stat{}, false
+		if ref == "" {
+			refName, r, ok = bestPeer(sc, cfg, m)
+		} else {
+			r, ok = cellFor(sc, cfg, ref, m)
+		}
+		if !ok {
+			continue
+		}
+		t.n++
+		v := versus(x, r, m.HigherBetter)
+		switch {
+		case v.Significant && v.Better:
+			t.wins++
+		case v.Significant:
+			t.losses++
+			t.lost = append(t.lost, fmt.Sprintf("%s: %s %.2f× worse than %s (%s vs %s, %s)",
+				sc.Label(cfg), m.Title, v.Factor(), refName, humanValue(x.Summary.Center, m.Unit),
+				humanValue(r.Summary.Center, m.Unit), v.Cmp))
+		}
+	}
+	return t
+}
+
+// sentence is the one-line verdict of a scenario on its first metric.
+func sentence(sc *Scenario, sp Spec) string {
+	m := sp.Metrics[0]
+	var b strings.Builder
+	heads := sc.Select(sp.Headline)
+	if len(heads) > 0 {
+		cfg := heads[0]
+		x, okX := cellFor(sc, cfg, poolShard, m)
+		base, okB := cellFor(sc, cfg, poolBaseline, m)
+		if okX && okB {
+			fmt.Fprintf(&b, "At %s, shardpool's %s is %s", sc.Label(cfg), m.Title, humanValue(x.Summary.Center, m.Unit))
+			fmt.Fprintf(&b, ": %s", phrase(versus(x, base, m.HigherBetter), m, "the baseline"))
+			if name, peer, ok := bestPeer(sc, cfg, m); ok {
+				fmt.Fprintf(&b, ", and %s", phrase(versus(x, peer, m.HigherBetter), m, "the best peer, "+name))
+			}
+			b.WriteString(". ")
+		}
+	}
+	tb := tallyOf(sc, m, poolBaseline)
+	tp := tallyOf(sc, m, "")
+	fmt.Fprintf(&b, "Over all %d configurations, shardpool wins against the baseline in %d and loses in %d", tb.n, tb.wins, tb.losses)
+	if tp.n > 0 {
+		fmt.Fprintf(&b, "; against the best peer it wins in %d of %d and loses in %d", tp.wins, tp.n, tp.losses)
+	}
+	b.WriteString(" (the rest show no significant difference).")
+	return b.String()
+}
+
+// phrase says how x compares with a reference: "3.1× faster than the
+// baseline (p=0.002 n=6+6)".
+func phrase(v Versus, m Metric, ref string) string {
+	if !v.Significant {
+		return fmt.Sprintf("no significant difference from %s (%s)", ref, v.Cmp)
+	}
+	var word string
+	switch {
+	case m.HigherBetter && v.Better:
+		word = "higher"
+	case m.HigherBetter:
+		word = "lower"
+	case m.Unit == "ns/op" && v.Better:
+		word = "faster"
+	case m.Unit == "ns/op":
+		word = "slower"
+	case v.Better:
+		word = "lower"
+	default:
+		word = "higher"
+	}
+	if m.HigherBetter {
+		return fmt.Sprintf("%.2f× %s than %s (%s)", v.Factor(), word, ref, v.Cmp)
+	}
+	return fmt.Sprintf("%.2f× %s than %s (%s)", v.Factor(), word, ref, v.Cmp)
+}
+
+// Write writes the report in Markdown.
+func (r *Report) Write(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("# shardpool benchmark report\n\n")
+	p("| | |\n|---|---|\n")
+	for _, kv := range r.Machine {
+		p("| %s | %s |\n", kv[0], kv[1])
+	}
+	p("\n")
+	for _, n := range r.Notes {
+		p("> %s\n>\n", n)
+	}
+	p("How to read: each figure is the median of repeated runs with its 95%% confidence interval (±); " +
+		"a ratio is shardpool's (or a peer's) median over the baseline's, in the metric's own unit " +
+		"(below 1 is faster for times and latencies, above 1 is more for ops/s); `p` is the Mann-Whitney U test's " +
+		"p-value and `~` means no significant difference at α=0.05. All of it is computed with " +
+		"golang.org/x/perf/benchmath, the library behind benchstat. The *best peer* is the best of puddle, " +
+		"the channel pool and (end to end on redis) go-redis at each configuration; sync.Pool is a lower bound, not a peer.\n\n")
+
+	p("## Headline\n\n")
+	p("| scenario | metric | configuration | shardpool | vs baseline | vs best peer |\n|---|---|---|---|---|---|\n")
+	for _, sp := range specs {
+		sc := r.DS.Scenarios[sp.Bench]
+		if sc == nil {
+			continue
+		}
+		for _, cfg := range sc.Select(sp.Headline) {
+			for _, m := range sp.Metrics {
+				if m != sp.Metrics[0] && m != p99 {
+					continue
+				}
+				x, ok := cellFor(sc, cfg, poolShard, m)
+				if !ok {
+					continue
+				}
+				vb, vp := "n/a", "n/a"
+				if base, ok := cellFor(sc, cfg, poolBaseline, m); ok {
+					vb = versus(x, base, m.HigherBetter).String()
+				}
+				if name, peer, ok := bestPeer(sc, cfg, m); ok {
+					vp = versus(x, peer, m.HigherBetter).String() + " " + name
+				}
+				p("| %s | %s | %s | %s | %s | %s |\n", sp.Title, m.Unit, sc.Label(cfg), x, vb, vp)
+			}
+		}
+	}
+	p("\n## Where shardpool loses\n\n")
+	anyLoss := false
+	for _, sp := range specs {
+		sc := r.DS.Scenarios[sp.Bench]
+		if sc == nil {
+			continue
+		}
+		var lost []string
+		for _, m := range sp.Metrics {
+			if !sc.HasUnit(m.Unit) {
+				continue
+			}
+			lost = append(lost, tallyOf(sc, m, poolBaseline).lost...)
+			lost = append(lost, tallyOf(sc, m, "").lost...)
+		}
+		if len(lost) == 0 {
+			continue
+		}
+		anyLoss = true
+		p("**%s** (%d):\n\n", sp.Title, len(lost))
+		const maxShown = 15
+		for i, l := range lost {
+			if i == maxShown {
+				p("- … and %d more (see the tables below)\n", len(lost)-maxShown)
+				break
+			}
+			p("- %s\n", l)
+		}
+		p("\n")
+	}
+	if !anyLoss {
+		p("Nowhere significant in this run.\n\n")
+	}
+
+	for i, sp := range specs {
+		sc := r.DS.Scenarios[sp.Bench]
+		p("## %d. %s\n\n", i+1, sp.Title)
+		p("`Benchmark%s`. %s\n\n", sp.Bench, sp.Question)
+		if sc == nil {
+			p("Not run.\n\n")
+			continue
+		}
+		p("**Verdict.** %s\n\n", sentence(sc, sp))
+		if sp.Notes != "" {
+			p("%s\n\n", sp.Notes)
+		}
+		for _, c := range r.Charts[sp.Bench] {
+			p("![%s](%s)\n\n", strings.TrimSuffix(filepath.Base(c), filepath.Ext(c)), c)
+		}
+		for _, m := range sp.Metrics {
+			if !sc.HasUnit(m.Unit) {
+				continue
+			}
+			r.table(w, sc, m)
+		}
+	}
+
+	p("## Raw data\n\n")
+	for _, f := range r.Raw {
+		p("- [%s](%s)\n", f, f)
+	}
+	p("\nReproduce with `scripts/bench.sh` (full) or `scripts/bench.sh --quick` from the repository root; compare the raw files of two runs with `go tool benchstat` from the bench module.\n")
+}
+
+// table writes one scenario's table for metric m: a row per configuration,
+// a column per pool, and ratios against the baseline.
+func (r *Report) table(w io.Writer, sc *Scenario, m Metric) {
+	pools := append([]string(nil), sc.Pools...)
+	sort.SliceStable(pools, func(i, j int) bool { return poolRank(pools[i]) < poolRank(pools[j]) })
+	fmt.Fprintf(w, "**%s** (%s; ratio to the baseline)\n\n| configuration |", m.Title, m.Unit)
+	for _, pool := range pools {
+		fmt.Fprintf(w, " %s |", poolTitle(pool))
+	}
+	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---|", len(pools)))
+	for _, cfg := range sc.Configs {
+		base, baseOK := cellFor(sc, cfg, poolBaseline, m)
+		fmt.Fprintf(w, "| %s |", sc.Label(cfg))
+		for _, pool := range pools {
+			st, ok := cellFor(sc, cfg, pool, m)
+			switch {
+			case !ok:
+				fmt.Fprint(w, " |")
+			case pool == poolBaseline || !baseOK:
+				fmt.Fprintf(w, " %s |", st)
+			default:
+				fmt.Fprintf(w, " %s · %s |", st, versus(st, base, m.HigherBetter))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+// poolRank orders table columns: shardpool, baseline, peers, sync.Pool.
+func poolRank(pool string) int {
+	switch pool {
+	case poolShard:
+		return 0
+	case poolBaseline:
+		return 1
+	case poolSync:
+		return 3
+	}
+	return 2
+}
+
+func poolTitle(pool string) string {
+	if pool == poolSync {
+		return "syncpool (lower bound)"
+	}
+	return pool
+}
