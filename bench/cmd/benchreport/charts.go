@@ -190,12 +190,14 @@ func barChart(sc *Scenario, m Metric, x string, fixed map[string]string, title, 
 			}
 		}
 	}
-	w := vg.Points(60 / float64(max(len(pools), 1)))
+	w := vg.Points(80 / float64(max(len(pools), 1)))
+	top := 0.0
 	for i, pool := range pools {
 		vals := make(plotter.Values, len(cfgs))
 		for j, c := range cfgs {
 			if st, ok := cellFor(sc, c, pool, m); ok {
 				vals[j] = st.Summary.Center
+				top = max(top, vals[j])
 			}
 		}
 		bars, err := plotter.NewBarChart(vals, w)
@@ -209,8 +211,9 @@ func barChart(sc *Scenario, m Metric, x string, fixed map[string]string, title, 
 		p.Legend.Add(poolTitle(pool), bars)
 	}
 	p.Legend.Top = true
+	p.Legend.Left = true
 	p.NominalX(groups...)
 	p.Add(plotter.NewGrid())
-	p.Y.Min = 0
+	p.Y.Min, p.Y.Max = 0, top*1.35 // headroom for the legend
 	return p, nil
 }

@@ -3,6 +3,7 @@
 //
 //	benchreport report -out DIR [-machine FILE] [-note TEXT]... RAW...
 //	benchreport compare [-threshold 0.05] OLD NEW
+//	benchreport freeport
 //
 // report writes DIR/report.md (tables with benchstat's statistics, one
 // verdict per scenario, the places where shardpool loses) and PNG charts
@@ -14,12 +15,16 @@
 // exits with status 1 if any time per op got worse beyond noise: the
 // Mann-Whitney U test rejects "same distribution" (α=0.05) and the median
 // grew by more than -threshold.
+//
+// freeport prints a TCP port that is free on 127.0.0.1, for the real
+// redis-server.
 package main
 
 import (
 	"bufio"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +44,8 @@ func main() {
 		if err == nil && regressed {
 			os.Exit(1)
 		}
+	case "freeport":
+		err = freePort()
 	default:
 		usage()
 	}
@@ -49,7 +56,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchreport report -out DIR [-machine FILE] [-note TEXT]... RAW...\n       benchreport compare [-threshold F] OLD NEW")
+	fmt.Fprintln(os.Stderr, "usage: benchreport report -out DIR [-machine FILE] [-note TEXT]... RAW...\n       benchreport compare [-threshold F] OLD NEW\n       benchreport freeport")
 	os.Exit(2)
 }
 
@@ -116,4 +123,15 @@ func readMachine(path string) ([][2]string, error) {
 		}
 	}
 	return kvs, nil
+}
+
+// freePort prints a port the kernel reports free on 127.0.0.1.
+func freePort() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	return nil
 }

@@ -33,7 +33,11 @@ func summarize(values []float64, unit string) (Stat, bool) {
 
 // String formats the median and its confidence interval, as benchstat does.
 func (s Stat) String() string {
-	return humanValue(s.Summary.Center, s.Unit) + " " + s.Summary.PctRangeString()
+	r := s.Summary.PctRangeString()
+	if r != "∞" && r != "?" {
+		r = "±" + r
+	}
+	return humanValue(s.Summary.Center, s.Unit) + " " + r
 }
 
 // Versus is how x compares with a reference y.

@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# scripts/bench.sh: run the shardpool benchmark comparison and write a report.
+#
+#   scripts/bench.sh [--quick] [--redis] [--out DIR] [--compare REF]
+#
+#   (no flag)      the full run: every scenario, -count 8 (about 15-25 min)
+#   --quick        a short run, -count 6 with short -benchtime (under 3 min,
+#                  compiling included); CI runs this
+#   --redis        require the real redis-server scenario; fail if
+#                  redis-server cannot be had (default: run it if
+#                  redis-server is installed or installable, else skip it
+#                  and say so in the report)
+#   --out DIR      the report directory (default: bench-report)
+#   --compare REF  instead of the scenarios, benchstat the hot-path
+#                  benchmarks of the working tree against git ref REF (built
+#                  in a temporary git worktree) and exit 1 on a regression
+#                  beyond noise
+#
+# The report directory gets report.md, the charts (PNG) and raw/, the
+# `go test -bench` output of each scenario. It carries its own .gitignore,
+# so it never shows up in git status. Needs Go; redis-server comes from
+# Debian's packages (installed with apt-get when running as root).
+set -euo pipefail
+
+usage() {
+	sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+	exit "${1:-0}"
+}
+
+mode=full
+require_redis=0
+out="bench-report"
+compare_ref=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) mode=quick ;;
+	--redis) require_redis=1 ;;
+	--out) [ $# -ge 2 ] || usage 2; out=$2; shift ;;
+	--out=*) out=${1#--out=} ;;
+	--compare) [ $# -ge 2 ] || usage 2; compare_ref=$2; shift ;;
+	--compare=*) compare_ref=${1#--compare=} ;;
+	-h | --help) usage 0 ;;
+	*) echo "bench.sh: unknown argument: $1" >&2; usage 2 ;;
+	esac
+	shift
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+command -v go >/dev/null || { echo "bench.sh: go is not on PATH" >&2; exit 1; }
+
+start=$(date +%s)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/shardpool-bench.XXXXXX")
+redis_pid=
+worktree=
+
+cleanup() {
+	if [ -n "$redis_pid" ]; then
+		kill "$redis_pid" 2>/dev/null || true
+		wait "$redis_pid" 2>/dev/null || true
+	fi
+	if [ -n "$worktree" ]; then
+		git -C "$root" worktree remove --force "$worktree" >/dev/null 2>&1 || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# fmt_secs prints N seconds as 1m05s.
+fmt_secs() {
+	local s=$1
+	if [ "$s" -ge 60 ]; then printf '%dm%02ds' $((s / 60)) $((s % 60)); else printf '%ds' "$s"; fi
+}
+elapsed() { fmt_secs $(($(date +%s) - start)); }
+log() { printf '[bench %s] %s\n' "$(elapsed)" "$*"; }
+die() { log "error: $*" >&2; exit 1; }
+
+mkdir -p "$out/raw"
+out=$(cd "$out" && pwd)
+printf '*\n' >"$out/.gitignore" # the report is an artefact, not source
+
+log "compiling the benchmarks and the report generator"
+(cd bench && go build -o "$tmp/benchreport" ./cmd/benchreport && go test -c -o "$tmp/bench.test" .)
+
+# run_bench BINARY RAWFILE LABEL EXPECTED ARGS... runs benchmarks, keeps
+# their output in RAWFILE, and prints progress: results so far out of
+# EXPECTED, and the time left (this scenario's pace, plus the estimates of
+# the scenarios still to come scaled by how the finished ones went).
+remaining_est=0 # estimated seconds of the scenarios after this one
+done_est=0      # estimated seconds of the scenarios already run
+done_real=0     # what those took
+run_bench() {
+	local bin=$1 raw=$2 label=$3 expected=$4
+	shift 4
+	local t0 n=0 now left scale last=0 running=1 rc=0
+	t0=$(date +%s)
+	{ "$bin" -test.run '^$' -test.timeout 60m "$@" 2>&1 || echo "bench.sh: exit status $?"; } >"$raw.tmp" &
+	local pid=$!
+	# Follow the output as it grows: look every second, report every 15.
+	while [ "$running" -eq 1 ]; do
+		sleep 1
+		kill -0 "$pid" 2>/dev/null || running=0
+		now=$(date +%s)
+		[ "$running" -eq 0 ] || [ $((now - last)) -ge 15 ] || continue
+		last=$now
+		n=$(grep -c '^Benchmark.* ns/op' "$raw.tmp" 2>/dev/null || true)
+		left=0
+		if [ "$n" -gt 0 ] && [ "$n" -le "$expected" ]; then
+			left=$(((now - t0) * (expected - n) / n))
+		fi
+		scale=100
+		[ "$done_est" -gt 0 ] && scale=$((done_real * 100 / done_est))
+		left=$((left + remaining_est * scale / 100))
+		printf '[bench %s]   %s: %d/%d results, about %s left in all\n' "$(elapsed)" "$label" "$n" "$expected" "$(fmt_secs "$left")"
+	done
+	wait "$pid" 2>/dev/null || true
+	mv "$raw.tmp" "$raw"
+	if grep -q -e '^--- FAIL' -e '^FAIL' -e '^panic:' -e '^bench.sh: exit status' "$raw"; then
+		rc=1
+	fi
+	return "$rc"
+}
+
+# ---------------------------------------------------------------- --compare
+if [ -n "$compare_ref" ]; then
+	git rev-parse --verify --quiet "$compare_ref^{commit}" >/dev/null || die "not a git ref: $compare_ref"
+	worktree="$tmp/ref"
+	log "checking out $compare_ref in a temporary worktree"
+	git worktree add --detach --quiet "$worktree" "$compare_ref"
+	# The working tree's benchmarks, built against REF's library.
+	rm -rf "$worktree/bench"
+	cp -R bench "$worktree/bench"
+	(cd "$worktree/bench" && go test -c -o "$tmp/ref.test" .) || die "the benchmarks do not build against $compare_ref"
+	if [ "$mode" = quick ]; then
+		count=6 benchtime=20ms cpus=1,2
+	else
+		count=10 benchtime=300ms cpus=1,2,4,8
+	fi
+	# Interleave the two builds, one -count at a time, so that drift in the
+	# machine's load hits both alike.
+	: >"$out/raw/compare-old.txt"
+	: >"$out/raw/compare-new.txt"
+	for i in $(seq "$count"); do
+		log "round $i of $count: $compare_ref, then the working tree"
+		run_bench "$tmp/ref.test" "$tmp/old.txt" "$compare_ref" 15 -test.bench '^BenchmarkHotPathGetPut$' \
+			-test.count 1 -test.benchtime "$benchtime" -test.cpu "$cpus" >/dev/null || die "the benchmarks failed on $compare_ref"
+		run_bench "$tmp/bench.test" "$tmp/new.txt" "working tree" 15 -test.bench '^BenchmarkHotPathGetPut$' \
+			-test.count 1 -test.benchtime "$benchtime" -test.cpu "$cpus" >/dev/null || die "the benchmarks failed on the working tree"
+		cat "$tmp/old.txt" >>"$out/raw/compare-old.txt"
+		cat "$tmp/new.txt" >>"$out/raw/compare-new.txt"
+	done
+	(cd bench && go tool benchstat -col .file "$compare_ref=$out/raw/compare-old.txt" "working-tree=$out/raw/compare-new.txt") | tee "$out/compare.txt"
+	if "$tmp/benchreport" compare "$out/raw/compare-old.txt" "$out/raw/compare-new.txt" | tee -a "$out/compare.txt"; then
+		log "no hot-path regression against $compare_ref; details in $out/compare.txt"
+	else
+		log "hot-path REGRESSION against $compare_ref; details in $out/compare.txt"
+		exit 1
+	fi
+	exit 0
+fi
+
+# ---------------------------------------------------------------- redis
+notes=()
+redis_addr=
+redis_bin=${BENCH_REDIS_SERVER:-redis-server} # override to test the fallbacks
+start_redis() {
+	if ! command -v "$redis_bin" >/dev/null; then
+		if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+			log "redis-server is missing: installing it with apt-get"
+			# RUNLEVEL=1 keeps the package from starting its own service.
+			export DEBIAN_FRONTEND=noninteractive RUNLEVEL=1
+			if ! apt-get install -y -q redis-server >"$tmp/apt.log" 2>&1; then
+				apt-get update -q >>"$tmp/apt.log" 2>&1 || true
+				apt-get install -y -q redis-server >>"$tmp/apt.log" 2>&1 || true
+			fi
+		fi
+	fi
+	command -v "$redis_bin" >/dev/null || return 1
+	local port i
+	port=$("$tmp/benchreport" freeport)
+	"$redis_bin" --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+		--protected-mode yes --daemonize no --logfile "$tmp/redis.log" &
+	redis_pid=$!
+	for i in $(seq 50); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			redis_addr=127.0.0.1:$port
+			log "redis-server $("$redis_bin" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') is up on $redis_addr (pid $redis_pid)"
+			return 0
+		fi
+		kill -0 "$redis_pid" 2>/dev/null || break
+		sleep 0.1 # try $i of 50
+	done
+	return 1
+}
+if start_redis; then
+	export BENCH_REDIS_ADDR=$redis_addr
+else
+	[ "$require_redis" -eq 0 ] || die "--redis: redis-server is not installed and could not be installed or started"
+	notes+=("The real redis-server scenario was skipped: redis-server is not installed and could not be installed (apt-get needs root) or started. The embedded RESP server scenario ran.")
+	log "redis-server not available: the real-server scenario is skipped"
+	unset BENCH_REDIS_ADDR
+fi
+
+# ---------------------------------------------------------------- scenarios
+# name|benchmark|sub-benchmarks|quick benchtime|full benchtime|quick est s|full est s|extra
+if [ "$mode" = quick ]; then
+	count=6 hot_cpus=1,2,8,32
+else
+	count=8 hot_cpus=1,2,4,8,16,32
+fi
+ncpu=$(tr ',' '\n' <<<"$hot_cpus" | wc -l)
+e2e_subs=12
+[ -n "${BENCH_REDIS_ADDR:-}" ] && e2e_subs=27
+scenarios=(
+	"hotpath|HotPathGetPut|$((15 * ncpu))|20ms|300ms|25|330|-test.cpu $hot_cpus"
+	"exhaustion|ExhaustionWait|12|20ms|500ms|4|80|"
+	"churn|ChurnGetRemove|20|20ms|300ms|4|80|"
+	"reaper-sweep|ReaperSweep|6|10ms|300ms|6|60|"
+	"reaper-latency|ReaperGetPutDuringSweeps|4|10ms|500ms|3|30|"
+	"e2e|EndToEndRESP|$e2e_subs|20ms|1s|$((e2e_subs / 2))|$((e2e_subs * 11))|"
+)
+total=${#scenarios[@]}
+for s in "${scenarios[@]}"; do
+	IFS='|' read -r _ _ _ _ _ q f _ <<<"$s"
+	if [ "$mode" = quick ]; then remaining_est=$((remaining_est + q)); else remaining_est=$((remaining_est + f)); fi
+done
+log "$mode run: $total scenarios, -count $count, about $(fmt_secs "$remaining_est") of benchmarks"
+
+failed=()
+raws=()
+i=0
+for s in "${scenarios[@]}"; do
+	IFS='|' read -r name bench subs qt ft qe fe extra <<<"$s"
+	i=$((i + 1))
+	benchtime=$qt est=$qe
+	if [ "$mode" = full ]; then benchtime=$ft est=$fe; fi
+	remaining_est=$((remaining_est - est))
+	log "scenario $i of $total: $name (Benchmark$bench, -benchtime $benchtime)"
+	t0=$(date +%s)
+	# shellcheck disable=SC2086 # $extra is a list of flags
+	if ! run_bench "$tmp/bench.test" "$out/raw/$name.txt" "$name" $((subs * count)) \
+		-test.bench "^Benchmark$bench\$" -test.count "$count" -test.benchtime "$benchtime" $extra; then
+		failed+=("$name")
+		notes+=("Scenario $name had failures; see raw/$name.txt.")
+		log "scenario $name had failures (see $out/raw/$name.txt); going on"
+	fi
+	done_est=$((done_est + est))
+	done_real=$((done_real + $(date +%s) - t0))
+	raws+=("$out/raw/$name.txt")
+done
+
+# ---------------------------------------------------------------- report
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain -- . ':!bench' ':!scripts/bench.sh' ':!docs/bench' 2>/dev/null)" ]; then
+	commit="$commit (library has uncommitted changes)"
+fi
+{
+	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "machine: $(hostname 2>/dev/null || echo unknown)"
+	echo "CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1)"
+	echo "nproc: $(nproc)"
+	echo "GOMAXPROCS: ${GOMAXPROCS:-$(nproc) (default)}; hot path: -cpu $hot_cpus"
+	echo "Go: $(go version | sed 's/^go version //')"
+	echo "kernel: $(uname -sr)"
+	echo "commit: $commit"
+	echo "mode: $mode, -count $count"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+	echo "redis-server: $([ -n "${BENCH_REDIS_ADDR:-}" ] && "$redis_bin" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p' || echo 'not run')"
+	echo "duration: $(elapsed)"
+} >"$out/machine.txt"
+note_args=()
+for n in "${notes[@]+"${notes[@]}"}"; do note_args+=(-note "$n"); done
+"$tmp/benchreport" report -out "$out" -machine "$out/machine.txt" "${note_args[@]+"${note_args[@]}"}" "${raws[@]}"
+log "report: $out/report.md"
+if [ ${#failed[@]} -gt 0 ]; then
+	log "failed scenarios: ${failed[*]}"
+	exit 1
+fi
+log "done"
