@@ -214,7 +214,7 @@ e2e_subs=12
 [ -n "${BENCH_REDIS_ADDR:-}" ] && e2e_subs=27
 scenarios=(
 	"hotpath|HotPathGetPut|$((15 * ncpu))|20ms|300ms|25|330|-test.cpu $hot_cpus"
-	"exhaustion|ExhaustionWait|12|20ms|500ms|4|80|"
+	"exhaustion|ExhaustionWait|12|100ms|500ms|12|80|"
 	"churn|ChurnGetRemove|20|20ms|300ms|4|80|"
 	"reaper-sweep|ReaperSweep|6|10ms|300ms|6|60|"
 	"reaper-latency|ReaperGetPutDuringSweeps|4|10ms|500ms|3|30|"
@@ -253,7 +253,8 @@ done
 # ---------------------------------------------------------------- report
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain -- . ':!bench' ':!scripts/bench.sh' ':!docs/bench' 2>/dev/null)" ]; then
-	commit="$commit (library has uncommitted changes)"
+	diff_id=$(git diff HEAD -- . ':!bench' ':!scripts/bench.sh' ':!docs/bench' | sha256sum | cut -c1-12)
+	commit="$commit plus uncommitted library changes (diff sha256 $diff_id)"
 fi
 {
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"

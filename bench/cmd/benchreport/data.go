@@ -173,33 +173,22 @@ func (sc *Scenario) HasUnit(unit string) bool {
 	return false
 }
 
-// Select returns the configurations whose values match want. A wanted value
-// of "max" matches the numerically largest value present; "a|b" matches a
-// if present, else b.
+// Select returns the configurations whose values match want (all of them
+// for an empty want). A wanted value of "max" matches the numerically
+// largest value present.
 func (sc *Scenario) Select(want map[string]string) []Config {
 	resolved := map[string]string{}
 	for k, w := range want {
-		present := map[string]bool{}
 		best, bestN := "", -1.0
 		for _, c := range sc.Configs {
 			v := c.Values[k]
-			present[v] = true
 			if n, err := strconv.ParseFloat(strings.TrimSuffix(v, "x"), 64); err == nil && n > bestN {
 				best, bestN = v, n
 			}
 		}
-		switch {
-		case w == "max":
+		resolved[k] = w
+		if w == "max" {
 			resolved[k] = best
-		case strings.Contains(w, "|"):
-			for _, alt := range strings.Split(w, "|") {
-				if present[alt] {
-					resolved[k] = alt
-					break
-				}
-			}
-		default:
-			resolved[k] = w
 		}
 	}
 	var out []Config

@@ -77,31 +77,31 @@ func tallyOf(sc *Scenario, m Metric, ref string) tally {
 			t.wins++
 		case v.Significant:
 			t.losses++
-			t.lost = append(t.lost, fmt.Sprintf("%s: %s %.2f× worse than %s (%s vs %s, %s)",
-				sc.Label(cfg), m.Title, v.Factor(), refName, humanValue(x.Summary.Center, m.Unit),
+			t.lost = append(t.lost, fmt.Sprintf("%s: %s %s× worse than %s (%s vs %s, %s)",
+				sc.Label(cfg), m.Title, factorString(v.Factor()), refName, humanValue(x.Summary.Center, m.Unit),
 				humanValue(r.Summary.Center, m.Unit), v.Cmp))
 		}
 	}
 	return t
 }
 
-// sentence is the one-line verdict of a scenario on its first metric.
+// sentence is the verdict of a scenario on its first metric: how shardpool
+// does at each headline configuration, then its wins and losses over all.
 func sentence(sc *Scenario, sp Spec) string {
 	m := sp.Metrics[0]
 	var b strings.Builder
-	heads := sc.Select(sp.Headline)
-	if len(heads) > 0 {
-		cfg := heads[0]
+	for _, cfg := range sc.Select(sp.Headline) {
 		x, okX := cellFor(sc, cfg, poolShard, m)
 		base, okB := cellFor(sc, cfg, poolBaseline, m)
-		if okX && okB {
-			fmt.Fprintf(&b, "At %s, shardpool's %s is %s", sc.Label(cfg), m.Title, humanValue(x.Summary.Center, m.Unit))
-			fmt.Fprintf(&b, ": %s", phrase(versus(x, base, m.HigherBetter), m, "the baseline"))
-			if name, peer, ok := bestPeer(sc, cfg, m); ok {
-				fmt.Fprintf(&b, ", and %s", phrase(versus(x, peer, m.HigherBetter), m, "the best peer, "+name))
-			}
-			b.WriteString(". ")
+		if !okX || !okB {
+			continue
 		}
+		fmt.Fprintf(&b, "At %s, shardpool's %s is %s: %s", sc.Label(cfg), m.Title,
+			humanValue(x.Summary.Center, m.Unit), phrase(versus(x, base, m.HigherBetter), m, "the baseline"))
+		if name, peer, ok := bestPeer(sc, cfg, m); ok {
+			fmt.Fprintf(&b, ", and %s", phrase(versus(x, peer, m.HigherBetter), m, "the best peer, "+name))
+		}
+		b.WriteString(". ")
 	}
 	tb := tallyOf(sc, m, poolBaseline)
 	tp := tallyOf(sc, m, "")
@@ -113,31 +113,31 @@ func sentence(sc *Scenario, sp Spec) string {
 	return b.String()
 }
 
-// phrase says how x compares with a reference: "3.1× faster than the
-// baseline (p=0.002 n=6+6)".
+// phrase says how shardpool compares with a reference: "3.10× faster than
+// the baseline (p=0.002 n=6)".
 func phrase(v Versus, m Metric, ref string) string {
 	if !v.Significant {
 		return fmt.Sprintf("no significant difference from %s (%s)", ref, v.Cmp)
 	}
-	var word string
+	word := "higher"
 	switch {
-	case m.HigherBetter && v.Better:
-		word = "higher"
-	case m.HigherBetter:
-		word = "lower"
 	case m.Unit == "ns/op" && v.Better:
 		word = "faster"
 	case m.Unit == "ns/op":
 		word = "slower"
-	case v.Better:
+	case m.HigherBetter != v.Better:
 		word = "lower"
-	default:
-		word = "higher"
 	}
-	if m.HigherBetter {
-		return fmt.Sprintf("%.2f× %s than %s (%s)", v.Factor(), word, ref, v.Cmp)
+	return fmt.Sprintf("%s× %s than %s (%s)", factorString(v.Factor()), word, ref, v.Cmp)
+}
+
+// factorString formats a factor >= 1: two decimals while they mean
+// something, whole numbers past 100.
+func factorString(f float64) string {
+	if f >= 100 {
+		return fmt.Sprintf("%.0f", f)
 	}
-	return fmt.Sprintf("%.2f× %s than %s (%s)", v.Factor(), word, ref, v.Cmp)
+	return fmt.Sprintf("%.2f", f)
 }
 
 // Write writes the report in Markdown.
