@@ -197,7 +197,7 @@ if start_redis; then
 	export BENCH_REDIS_ADDR=$redis_addr
 else
 	[ "$require_redis" -eq 0 ] || die "--redis: redis-server is not installed and could not be installed or started"
-	notes+=("The real redis-server scenario was skipped: redis-server is not installed and could not be installed (apt-get needs root) or started. The embedded RESP server scenario ran.")
+	notes+=("The real redis-server scenario was skipped: redis-server is not installed and could not be installed with apt-get (which needs root) or started. The embedded RESP server scenario ran.")
 	log "redis-server not available: the real-server scenario is skipped"
 	unset BENCH_REDIS_ADDR
 fi

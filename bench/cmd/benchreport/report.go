@@ -150,7 +150,7 @@ func (r *Report) Write(w io.Writer) {
 	}
 	p("\n")
 	for _, n := range r.Notes {
-		p("> %s\n>\n", n)
+		p("> %s\n\n", n)
 	}
 	p("How to read: each figure is the median of repeated runs with its 95%% confidence interval (±); " +
 		"a ratio is shardpool's (or a peer's) median over the baseline's, in the metric's own unit " +
