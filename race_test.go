@@ -221,6 +221,8 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 	}
 	require.Eventually(t, func() bool { return e.d.open() == 0 }, 5*time.Second, time.Millisecond,
 		"%d connections left open after Close", e.d.open())
+	e.lens(0, 0)
+	check()
 	assert.Empty(t, e.d.doubleClosed())
 	assert.Greater(t, e.d.dials.Load(), int64(size), "the test should churn connections")
 	t.Logf("dials %d, stats %+v", e.d.dials.Load(), *e.p.Stats())
