@@ -92,10 +92,11 @@ type ConnPool struct {
 
 	// Background goroutines: the clock, the reaper, the dial-error probe
 	// and MinIdleConns dials. Close cancels bgCtx and waits for them.
-	bgCtx    context.Context
-	bgCancel context.CancelFunc
-	bgMu     sync.Mutex // orders bg.Add against Close's bg.Wait
-	bg       sync.WaitGroup
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	bgMu      sync.Mutex // orders bg.Add before Close's bg.Wait
+	bgStopped bool       // guarded by bgMu; set by Close
+	bg        sync.WaitGroup
 
 	minIdlePerShard int // a Get that leaves fewer in its shard checks MinIdleConns
 	rr              atomic.Uint32
@@ -348,7 +349,8 @@ func (p *ConnPool) Close() error {
 		errs = append(errs, p.closeConn(cn))
 	}
 
-	p.bgMu.Lock() // no spawn after this: spawn checks closed under bgMu
+	p.bgMu.Lock()
+	p.bgStopped = true // no spawn after this one
 	p.bgMu.Unlock()
 	p.bg.Wait()
 	return errors.Join(errs...)
@@ -405,7 +407,7 @@ func (p *ConnPool) closeConn(cn *Conn) error {
 func (p *ConnPool) spawn(f func()) bool {
 	p.bgMu.Lock()
 	defer p.bgMu.Unlock()
-	if p.closed.Load() {
+	if p.bgStopped {
 		return false
 	}
 	p.bg.Add(1)

@@ -50,10 +50,11 @@ type ConnPool struct {
 	_closed  uint32 // atomic
 	closedCh chan struct{}
 
-	bgCtx    context.Context
-	bgCancel context.CancelFunc
-	bgMu     sync.Mutex
-	bg       sync.WaitGroup
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	bgMu      sync.Mutex
+	bgStopped bool // guarded by bgMu; set by Close
+	bg        sync.WaitGroup
 }
 
 // NewConnPool returns a baseline pool configured by opt (nil: defaults),
@@ -289,10 +290,6 @@ func (p *ConnPool) Get(ctx context.Context) (*shardpool.Conn, error) {
 	}
 	tag(newcn).Turn.Store(true)
 	return newcn, nil
-}
-
-func (p *ConnPool) getTurn() {
-	p.queue <- struct{}{}
 }
 
 func (p *ConnPool) waitTurn(ctx context.Context) error {
@@ -588,6 +585,7 @@ func (p *ConnPool) Close() error {
 	p.connsMu.Unlock()
 
 	p.bgMu.Lock()
+	p.bgStopped = true // no spawn after this one
 	p.bgMu.Unlock()
 	p.bg.Wait()
 	return errors.Join(errs...)
@@ -676,7 +674,7 @@ func (p *ConnPool) misuse(cn *shardpool.Conn, err error) {
 func (p *ConnPool) spawn(f func()) bool {
 	p.bgMu.Lock()
 	defer p.bgMu.Unlock()
-	if p.closed() {
+	if p.bgStopped {
 		return false
 	}
 	p.bg.Add(1)

@@ -1,0 +1,183 @@
+package shardpool_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/shardpool/shardpool"
+)
+
+// echoServer starts a loopback TCP server that echoes lines back, and
+// returns its address and a function that stops it.
+func echoServer() (addr string, stop func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() { defer wg.Done(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	return ln.Addr().String(), func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+}
+
+// A pool of TCP connections: Get one, use it, Put it back; Remove it
+// instead when its I/O failed.
+func ExampleConnPool() {
+	addr, stop := echoServer()
+	defer stop()
+
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		},
+		PoolSize:    4,
+		PoolTimeout: time.Second,
+		IdleTimeout: 5 * time.Minute,
+	})
+	defer pool.Close()
+
+	ping := func(ctx context.Context, msg string) (string, error) {
+		cn, err := pool.Get(ctx)
+		if err != nil {
+			return "", err
+		}
+		if _, err := fmt.Fprintln(cn.NetConn(), msg); err != nil {
+			pool.Remove(cn, err)
+			return "", err
+		}
+		reply, err := bufio.NewReader(cn.NetConn()).ReadString('\n')
+		if err != nil {
+			pool.Remove(cn, err)
+			return "", err
+		}
+		pool.Put(cn)
+		return reply, nil
+	}
+
+	for _, msg := range []string{"hello", "again"} {
+		reply, err := ping(context.Background(), msg)
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		fmt.Print(reply)
+	}
+	st := pool.Stats()
+	fmt.Printf("dialed %d, reused %d, held %d\n", st.Misses, st.Hits, pool.Len())
+	// Output:
+	// hello
+	// again
+	// dialed 1, reused 1, held 1
+}
+
+// When PoolSize connections are checked out, Get waits up to PoolTimeout
+// and then fails with ErrPoolTimeout; a context ends the wait sooner.
+func ExampleConnPool_Get_timeout() {
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(context.Context) (net.Conn, error) {
+			c, s := net.Pipe()
+			_ = s.Close()
+			return c, nil
+		},
+		PoolSize:    1,
+		PoolTimeout: 10 * time.Millisecond,
+	})
+	defer pool.Close()
+
+	cn, _ := pool.Get(context.Background())
+	_, err := pool.Get(context.Background())
+	fmt.Println(errors.Is(err, shardpool.ErrPoolTimeout))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = pool.Get(ctx)
+	fmt.Println(errors.Is(err, context.Canceled))
+
+	pool.Put(cn)
+	fmt.Println(pool.Stats().Timeouts)
+	// Output:
+	// true
+	// true
+	// 1
+}
+
+// Filter closes the connections a predicate selects, for instance those to
+// a server that has gone away, idle or checked out.
+func ExampleConnPool_Filter() {
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(context.Context) (net.Conn, error) {
+			c, s := net.Pipe()
+			_ = s.Close()
+			return c, nil
+		},
+		PoolSize: 4,
+	})
+	defer pool.Close()
+
+	var cns []*shardpool.Conn
+	for i := 0; i < 3; i++ {
+		cn, _ := pool.Get(context.Background())
+		cn.Inited = i == 0 // say only the first finished its handshake
+		cns = append(cns, cn)
+	}
+	for _, cn := range cns {
+		pool.Put(cn)
+	}
+	err := pool.Filter(func(cn *shardpool.Conn) bool { return !cn.Inited })
+	fmt.Println(err, pool.Len(), pool.IdleLen())
+	// Output: <nil> 1 1
+}
+
+// Put and Remove refuse connections they cannot take; OnMisuse hears about
+// it, and the pool stays as it was.
+func ExampleOptions_onMisuse() {
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(context.Context) (net.Conn, error) {
+			c, s := net.Pipe()
+			_ = s.Close()
+			return c, nil
+		},
+		OnMisuse: func(_ *shardpool.Conn, err error) { fmt.Println("misuse:", err) },
+	})
+	defer pool.Close()
+
+	cn, _ := pool.Get(context.Background())
+	pool.Put(cn)
+	pool.Put(cn) // a second Put
+	pool.Put(nil)
+	fmt.Println(pool.Len(), pool.IdleLen())
+	// Output:
+	// misuse: shardpool: connection is not checked out
+	// misuse: shardpool: connection is nil or belongs to another pool
+	// 1 1
+}
