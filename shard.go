@@ -2,7 +2,6 @@ package shardpool
 
 import (
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/shardpool/shardpool/internal/connstate"
@@ -144,27 +143,4 @@ func (p *ConnPool) claim(cn *Conn) bool {
 			s.mu.Unlock()
 		}
 	}
-}
-
-// A token names a shard. Tokens live in a sync.Pool, whose per-P caches hand
-// a goroutine the token its P used last: a cheap, portable stand-in for "the
-// current P" (the trick xsync's Counter uses). A goroutine that moves to
-// another P between Get and Put only costs locality, never correctness.
-type token struct{ idx uint32 }
-
-var (
-	tokens    sync.Pool
-	tokenNext atomic.Uint32
-)
-
-// localShard returns the shard of the caller's P.
-func (p *ConnPool) localShard() *shard {
-	t, _ := tokens.Get().(*token)
-	if t == nil {
-		// Once per P, and again after a GC empties the sync.Pool.
-		t = &token{idx: tokenNext.Add(1)}
-	}
-	s := &p.shards[t.idx&p.mask]
-	tokens.Put(t)
-	return s
 }
