@@ -220,14 +220,14 @@ func (p *ConnPool) Put(cn *Conn) {
 		return
 	}
 	if p.waiting.Load() != 0 {
-		p.serveWaiters()
+		p.serveWaiters(cn.home.Load()) // where cn was just parked
 	}
 }
 
 // putBack parks cn, known to be checked out, and serves waiters.
 func (p *ConnPool) putBack(cn *Conn) {
 	if p.park(cn) && p.waiting.Load() != 0 {
-		p.serveWaiters()
+		p.serveWaiters(cn.home.Load())
 	}
 }
 

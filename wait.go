@@ -42,6 +42,32 @@ type waiter struct {
 	ch         chan *Conn
 	prev, next *waiter // guarded by waitMu
 	queued     bool    // guarded by waitMu
+
+	// timer bounds the wait by PoolTimeout. It lives with the pooled
+	// waiter so that a wait does not allocate a timer; it is stopped and
+	// drained before the waiter goes back to waiterPool.
+	timer *time.Timer
+}
+
+// startTimer arms w.timer for d and returns its channel.
+func (w *waiter) startTimer(d time.Duration) <-chan time.Time {
+	if w.timer == nil {
+		w.timer = time.NewTimer(d)
+	} else {
+		w.timer.Reset(d)
+	}
+	return w.timer.C
+}
+
+// stopTimer disarms w.timer. The drain matters for programs built with Go
+// before 1.23 timer semantics, where a fired timer keeps its value in C.
+func (w *waiter) stopTimer() {
+	if w.timer != nil && !w.timer.Stop() {
+		select {
+		case <-w.timer.C:
+		default:
+		}
+	}
 }
 
 var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan *Conn, 1)} }}
@@ -90,15 +116,15 @@ func (p *ConnPool) tryAcquire() bool {
 func (p *ConnPool) release() {
 	p.held.Add(-1)
 	if p.waiting.Load() != 0 {
-		p.serveWaiters()
+		p.serveWaiters(nil)
 	}
 }
 
 // serveWaiters gives waiting Gets, oldest first, the idle connections and
-// free places there are.
-func (p *ConnPool) serveWaiters() {
+// free places there are, looking first in shard start (nil: the first).
+func (p *ConnPool) serveWaiters(start *shard) {
 	p.waitMu.Lock()
-	stale := p.serveWaitersLocked(nil)
+	stale := p.serveWaitersLocked(start)
 	p.waitMu.Unlock()
 	p.discard(stale)
 }
@@ -171,14 +197,13 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	p.stats.waitCount.Add(1)
 	var timeout <-chan time.Time
 	if p.opt.PoolTimeout > 0 {
-		t := time.NewTimer(p.opt.PoolTimeout)
-		defer t.Stop()
-		timeout = t.C
+		timeout = w.startTimer(p.opt.PoolTimeout)
 	}
 
 	var err error
 	select {
 	case cn := <-w.ch:
+		w.stopTimer()
 		p.stats.waitDuration.Add(int64(time.Since(start)))
 		waiterPool.Put(w)
 		if cn == nil {
@@ -194,6 +219,7 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	case <-p.closedCh:
 		err = ErrClosed
 	}
+	w.stopTimer()
 	p.stats.waitDuration.Add(int64(time.Since(start)))
 	p.abandon(w)
 	return nil, err
