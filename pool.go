@@ -290,9 +290,11 @@ func (p *ConnPool) IdleLen() int {
 }
 
 // Filter closes every connection, idle or checked out, for which fn returns
-// true, and returns the first error closing them. fn runs without the pool's
+// true, and returns the errors closing them. fn runs without the pool's
 // locks held, once per connection. A checked-out connection that Filter
-// closes is a silent no-op when its holder Puts or Removes it.
+// closes frees its place at once (so PoolSize bounds open connections, not
+// Conn values held by callers), and its holder's later Put or Remove is a
+// silent no-op.
 func (p *ConnPool) Filter(fn func(*Conn) bool) error {
 	if p.closed.Load() {
 		return ErrClosed
@@ -310,8 +312,8 @@ func (p *ConnPool) Filter(fn func(*Conn) bool) error {
 // Close closes the pool: waiting Gets return ErrClosed, every connection the
 // pool holds is closed (Options.OnClose is called once for each), background
 // goroutines are stopped and waited for, and later calls return ErrClosed.
-// It returns the first error closing the connections, or ErrClosed if the
-// pool was already closed.
+// It returns the errors closing the connections (errors.Join), or ErrClosed
+// if the pool was already closed.
 func (p *ConnPool) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return ErrClosed
