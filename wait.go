@@ -16,8 +16,8 @@ import (
 //
 // Waiters. A Get that must wait queues a waiter (FIFO, under waitMu) and
 // sleeps on its channel. A waiter is served exactly once, under waitMu, by
-// being dequeued and sent either a connection taken from a shard or nil,
-// which hands it a place to dial into. Whoever makes a connection or place
+// being dequeued and sent either a connection taken from a shard, nil,
+// which hands it a place to dial into, or poolClosed from Close. Whoever makes a connection or place
 // available (Put, Remove, a failed dial, the reaper) calls serveWaiters when
 // p.waiting is non-zero; the waiter itself calls it once right after
 // queueing.
@@ -188,6 +188,12 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	w := waiterPool.Get().(*waiter)
 
 	p.waitMu.Lock()
+	if p.closed.Load() {
+		// Close has woken the queue already (wakeAll); do not join it.
+		p.waitMu.Unlock()
+		waiterPool.Put(w)
+		return nil, ErrClosed
+	}
 	p.waiters.push(w)
 	p.waiting.Add(1)
 	stale := p.serveWaitersLocked(home)
@@ -200,14 +206,20 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 		timeout = w.startTimer(p.opt.PoolTimeout)
 	}
 
+	// No case for Close: a select locks every channel it waits on, and a
+	// channel shared by all waiters would be a pool-wide lock on the wait
+	// path. Close wakes waiters through their own channels instead.
 	var err error
 	select {
 	case cn := <-w.ch:
 		w.stopTimer()
 		p.stats.waitDuration.Add(int64(time.Since(start)))
 		waiterPool.Put(w)
-		if cn == nil {
+		switch cn {
+		case nil:
 			return p.dialPooled(ctx, home)
+		case poolClosed:
+			return nil, ErrClosed
 		}
 		cn.home.Store(home)
 		return cn, nil
@@ -216,13 +228,24 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	case <-timeout:
 		p.stats.timeouts.Add(1)
 		err = ErrPoolTimeout
-	case <-p.closedCh:
-		err = ErrClosed
 	}
 	w.stopTimer()
 	p.stats.waitDuration.Add(int64(time.Since(start)))
 	p.abandon(w)
 	return nil, err
+}
+
+// poolClosed is what Close sends waiters instead of a connection.
+var poolClosed = new(Conn)
+
+// wakeAll tells every waiter that the pool is closed. Close calls it after
+// setting closed, so no waiter joins the queue afterwards (see wait).
+func (p *ConnPool) wakeAll() {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	for p.waiters.head != nil {
+		p.handTo(poolClosed)
+	}
 }
 
 // abandon takes w out of the queue after its Get gave up. If w was served
@@ -243,9 +266,11 @@ func (p *ConnPool) abandon(w *waiter) {
 	// value is in the channel now.
 	cn := <-w.ch
 	waiterPool.Put(w)
-	if cn == nil {
+	switch cn {
+	case nil:
 		p.release()
-		return
+	case poolClosed:
+	default:
+		p.putBack(cn)
 	}
-	p.putBack(cn)
 }
