@@ -97,7 +97,7 @@ func (p *ConnPool) dialPooled(ctx context.Context, home *shard) (*Conn, error) {
 
 func (p *ConnPool) startProbe() {
 	if p.probing.CompareAndSwap(false, true) {
-		if !p.spawn(p.probe) {
+		if !p.bg.Go(p.probe) {
 			p.probing.Store(false)
 		}
 	}
@@ -150,7 +150,7 @@ func (p *ConnPool) checkMinIdleConns() {
 			return
 		}
 		p.dialing.Add(1)
-		if !p.spawn(p.addIdleConn) {
+		if !p.bg.Go(p.addIdleConn) {
 			p.dialing.Add(-1)
 			p.release()
 			return

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/shardpool/shardpool/internal/bgroup"
 	"github.com/shardpool/shardpool/internal/connstate"
 )
 
@@ -92,11 +93,9 @@ type ConnPool struct {
 
 	// Background goroutines: the clock, the reaper, the dial-error probe
 	// and MinIdleConns dials. Close cancels bgCtx and waits for them.
-	bgCtx     context.Context
-	bgCancel  context.CancelFunc
-	bgMu      sync.Mutex // orders bg.Add before Close's bg.Wait
-	bgStopped bool       // guarded by bgMu; set by Close
-	bg        sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       bgroup.Group
 
 	minIdlePerShard int // a Get that leaves fewer in its shard checks MinIdleConns
 	rr              atomic.Uint32
@@ -128,10 +127,10 @@ func NewConnPool(opt *Options) *ConnPool {
 	p.clock = newClock(&p.opt)
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
 	if p.expires {
-		p.spawn(func() { p.clock.run(p.closedCh) })
+		p.bg.Go(func() { p.clock.run(p.closedCh) })
 	}
 	if p.opt.IdleTimeout > 0 && p.opt.IdleCheckFrequency > 0 {
-		p.spawn(func() { p.reaper(p.opt.IdleCheckFrequency) })
+		p.bg.Go(func() { p.reaper(p.opt.IdleCheckFrequency) })
 	}
 	p.checkMinIdleConns()
 	return p
@@ -320,6 +319,7 @@ func (p *ConnPool) Close() error {
 	}
 	close(p.closedCh)
 	p.bgCancel()
+	p.wakeAll()
 
 	// Empty the shards. A Put that locks a shard after this sees closed
 	// set and does not park (see park).
@@ -351,10 +351,7 @@ func (p *ConnPool) Close() error {
 		errs = append(errs, p.closeConn(cn))
 	}
 
-	p.bgMu.Lock()
-	p.bgStopped = true // no spawn after this one
-	p.bgMu.Unlock()
-	p.bg.Wait()
+	p.bg.Stop()
 	return errors.Join(errs...)
 }
 
@@ -402,20 +399,4 @@ func (p *ConnPool) closeConn(cn *Conn) error {
 		onCloseErr = p.opt.OnClose(cn)
 	}
 	return errors.Join(onCloseErr, cn.Close())
-}
-
-// spawn runs f on a background goroutine that Close waits for. It reports
-// false, and runs nothing, once the pool is closed.
-func (p *ConnPool) spawn(f func()) bool {
-	p.bgMu.Lock()
-	defer p.bgMu.Unlock()
-	if p.bgStopped {
-		return false
-	}
-	p.bg.Add(1)
-	go func() {
-		defer p.bg.Done()
-		f()
-	}()
-	return true
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/shardpool/shardpool"
+	"github.com/shardpool/shardpool/internal/bgroup"
 	"github.com/shardpool/shardpool/internal/connstate"
 	"github.com/shardpool/shardpool/internal/testhook"
 )
@@ -50,11 +51,9 @@ type ConnPool struct {
 	_closed  uint32 // atomic
 	closedCh chan struct{}
 
-	bgCtx     context.Context
-	bgCancel  context.CancelFunc
-	bgMu      sync.Mutex
-	bgStopped bool // guarded by bgMu; set by Close
-	bg        sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       bgroup.Group
 }
 
 // NewConnPool returns a baseline pool configured by opt (nil: defaults),
@@ -75,7 +74,7 @@ func NewConnPool(opt *shardpool.Options) *ConnPool {
 	p.connsMu.Unlock()
 
 	if p.opt.IdleTimeout > 0 && p.opt.IdleCheckFrequency > 0 {
-		p.spawn(func() { p.reaper(p.opt.IdleCheckFrequency) })
+		p.bg.Go(func() { p.reaper(p.opt.IdleCheckFrequency) })
 	}
 	return p
 }
@@ -104,7 +103,7 @@ func (p *ConnPool) checkMinIdleConns() {
 	for p.poolSize < p.opt.PoolSize && p.idleConnsLen < p.opt.MinIdleConns {
 		p.poolSize++
 		p.idleConnsLen++
-		if !p.spawn(p.addIdleConn) {
+		if !p.bg.Go(p.addIdleConn) {
 			p.poolSize--
 			p.idleConnsLen--
 			return
@@ -183,7 +182,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*shardpool.Conn, 
 	if err != nil {
 		p.setLastDialError(err)
 		if atomic.AddUint32(&p.dialErrorsNum, 1) == uint32(p.opt.PoolSize) {
-			p.spawn(p.tryDial)
+			p.bg.Go(p.tryDial)
 		}
 		return nil, err
 	}
@@ -432,19 +431,24 @@ func (p *ConnPool) CloseConn(cn *shardpool.Conn) error {
 		p.returnTurn(cn) // closed under its holder by Filter or Close
 		return nil
 	case connstate.Idle:
-		for i, c := range p.idleConns {
-			if c == cn {
-				p.idleConns = append(p.idleConns[:i], p.idleConns[i+1:]...)
-				p.idleConnsLen--
-				break
-			}
-		}
+		p.removeIdle(cn)
 	}
 	t.State.Store(connstate.Closed)
 	p.removeConn(cn)
 	p.connsMu.Unlock()
 	p.returnTurn(cn)
 	return p.closeConn(cn)
+}
+
+// removeIdle takes cn out of the idle slice. Call with connsMu held.
+func (p *ConnPool) removeIdle(cn *shardpool.Conn) {
+	for i, c := range p.idleConns {
+		if c == cn {
+			p.idleConns = append(p.idleConns[:i], p.idleConns[i+1:]...)
+			p.idleConnsLen--
+			return
+		}
+	}
 }
 
 // closeClaimed forgets and closes a connection already marked Closed.
@@ -542,13 +546,7 @@ func (p *ConnPool) Filter(fn func(*shardpool.Conn) bool) error {
 		case connstate.Closed:
 			continue
 		case connstate.Idle:
-			for i, c := range p.idleConns {
-				if c == cn {
-					p.idleConns = append(p.idleConns[:i], p.idleConns[i+1:]...)
-					p.idleConnsLen--
-					break
-				}
-			}
+			p.removeIdle(cn)
 		}
 		p.removeConn(cn)
 		claimed = append(claimed, cn)
@@ -584,10 +582,7 @@ func (p *ConnPool) Close() error {
 	p.idleConnsLen = 0
 	p.connsMu.Unlock()
 
-	p.bgMu.Lock()
-	p.bgStopped = true // no spawn after this one
-	p.bgMu.Unlock()
-	p.bg.Wait()
+	p.bg.Stop()
 	return errors.Join(errs...)
 }
 
@@ -667,20 +662,4 @@ func (p *ConnPool) misuse(cn *shardpool.Conn, err error) {
 	if p.opt.OnMisuse != nil {
 		p.opt.OnMisuse(cn, err)
 	}
-}
-
-// spawn runs f on a goroutine that Close waits for, unless the pool is
-// closed. v8: goroutines are not tracked.
-func (p *ConnPool) spawn(f func()) bool {
-	p.bgMu.Lock()
-	defer p.bgMu.Unlock()
-	if p.bgStopped {
-		return false
-	}
-	p.bg.Add(1)
-	go func() {
-		defer p.bg.Done()
-		f()
-	}()
-	return true
 }
