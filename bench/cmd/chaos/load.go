@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/shardpool/shardpool"
+	"github.com/shardpool/shardpool/bench"
+)
+
+// errPause is how long a worker rests after an error, so that a pool failing
+// fast does not turn the load into a busy loop that starves the server.
+const errPause = 2 * time.Millisecond
+
+// maxOpsPerWorker bounds each worker's loop by count as well as by time.
+const maxOpsPerWorker = 50_000_000
+
+// errWrongValue is a GET reply that another worker's SET wrote: a connection
+// shared by two callers, or a reply read on the wrong request.
+var errWrongValue = errors.New("chaos: GET returned another worker's value")
+
+// errClass is what kind of failure a request met.
+type errClass int
+
+const (
+	classRefused     errClass = iota // connection refused: the server is down
+	classPoolTimeout                 // shardpool.ErrPoolTimeout
+	classTimeout                     // a dial or I/O deadline
+	classPeer                        // EOF, reset, broken pipe: the server closed its side
+	classWrong                       // a wrong reply: always a violation
+	classOther
+	numClasses
+)
+
+var classNames = [numClasses]string{"refused", "pool timeout", "timeout", "EOF/reset", "wrong reply", "other"}
+
+// stage is where a request failed: in Get, or in its I/O.
+type stage int
+
+const (
+	stageGet stage = iota
+	stageIO
+	numStages
+)
+
+var stageNames = [numStages]string{"Get", "I/O"}
+
+// classify sorts err into an errClass.
+func classify(err error) errClass {
+	var ne net.Error
+	switch {
+	case errors.Is(err, bench.ErrReply), errors.Is(err, errWrongValue):
+		return classWrong
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return classRefused
+	case errors.Is(err, shardpool.ErrPoolTimeout):
+		return classPoolTimeout
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return classTimeout
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return classPeer
+	case errors.As(err, &ne) && ne.Timeout():
+		return classTimeout
+	}
+	return classOther
+}
+
+// workerStats is what one worker saw during one segment of load. Only the
+// worker writes it while the load runs; the driver reads it after halt.
+// Times are offsets from the driver's start; 0 means never.
+type workerStats struct {
+	ok, errs int64
+	kinds    [numStages][numClasses]int64
+	sample   [numStages][numClasses]string // one message of each kind
+
+	firstErr, lastErr time.Duration
+	okAfterErr        time.Duration // first success after lastErr
+	firstOK, lastOK   time.Duration
+
+	maxGet, maxReq time.Duration
+	// slowGet and slowReq describe the slowest Get and request.
+	slowGet, slowReq slowest
+	// maxFastFail is the longest Get that started after the breaker
+	// tripped and failed.
+	maxFastFail time.Duration
+
+	getHist, reqHist *hdrhistogram.Histogram
+}
+
+func (ws *workerStats) reset() {
+	gh, rh := ws.getHist, ws.reqHist
+	*ws = workerStats{getHist: gh, reqHist: rh}
+	ws.getHist.Reset()
+	ws.reqHist.Reset()
+}
+
+func (ws *workerStats) fail(now time.Duration, st stage, err error) {
+	c := classify(err)
+	ws.errs++
+	ws.kinds[st][c]++
+	if ws.sample[st][c] == "" {
+		ws.sample[st][c] = err.Error()
+	}
+	if ws.firstErr == 0 {
+		ws.firstErr = now
+	}
+	ws.lastErr, ws.okAfterErr = now, 0
+}
+
+func (ws *workerStats) succeed(now time.Duration) {
+	ws.ok++
+	if ws.lastErr != 0 && ws.okAfterErr == 0 {
+		ws.okAfterErr = now
+	}
+	if ws.firstOK == 0 {
+		ws.firstOK = now
+	}
+	ws.lastOK = now
+}
+
+// slowest describes the slowest call of a kind: when it started (an offset
+// from the driver's start) and how it ended.
+type slowest struct {
+	took, startedAt time.Duration
+	err             error
+}
+
+func (s *slowest) note(took, startedAt time.Duration, err error) {
+	if took > s.took {
+		*s = slowest{took: took, startedAt: startedAt, err: err}
+	}
+}
+
+// describe says how long the call took, when it started relative to ref,
+// and how it ended.
+func (s slowest) describe(ref time.Duration, refName string) string {
+	end := "succeeded"
+	if s.err != nil {
+		end = fmt.Sprintf("failed (%s: %v)", classNames[classify(s.err)], s.err)
+	}
+	return fmt.Sprintf("%v, started %v after %s, %s", s.took.Round(100*time.Microsecond), (s.startedAt - ref).Round(100*time.Microsecond), refName, end)
+}
+
+// segment is the merged workerStats of one segment of load.
+type segment struct {
+	ok, errs    int64
+	kinds       [numStages][numClasses]int64
+	sample      [numStages][numClasses]string
+	firstErr    time.Duration
+	lastErr     time.Duration
+	firstOK     time.Duration
+	lastOK      time.Duration
+	recoveredAt time.Duration // when the last worker that saw an error succeeded again
+	unrecovered int           // workers whose last request failed
+	maxGet      time.Duration
+	maxReq      time.Duration
+	maxFastFail time.Duration
+	slowGet     slowest
+	slowReq     slowest
+	p99Get      time.Duration
+	p99Req      time.Duration
+	panics      []string
+}
+
+// load runs workers that send PING, SET and GET through the pool, in
+// segments: start begins one, halt ends it and returns what it saw.
+type load struct {
+	pool    *shardpool.ConnPool
+	dialer  *dialer
+	t0      time.Time
+	stats   []workerStats
+	mergedG *hdrhistogram.Histogram
+	mergedR *hdrhistogram.Histogram
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	panicMu sync.Mutex
+	panics  []string
+}
+
+func newLoad(pool *shardpool.ConnPool, d *dialer, t0 time.Time, workers int) *load {
+	l := &load{
+		pool:    pool,
+		dialer:  d,
+		t0:      t0,
+		stats:   make([]workerStats, workers),
+		mergedG: bench.NewLatencyHistogram(),
+		mergedR: bench.NewLatencyHistogram(),
+	}
+	for i := range l.stats {
+		l.stats[i].getHist = bench.NewLatencyHistogram()
+		l.stats[i].reqHist = bench.NewLatencyHistogram()
+	}
+	return l
+}
+
+func (l *load) now() time.Duration { return time.Since(l.t0) }
+
+// start begins a segment of load.
+func (l *load) start() {
+	l.stop = make(chan struct{})
+	for i := range l.stats {
+		l.stats[i].reset()
+		l.wg.Add(1)
+		go l.worker(i, &l.stats[i], l.stop)
+	}
+}
+
+// errHang is returned by halt when workers are still inside a request past
+// every bound a request has.
+var errHang = errors.New("requests hang")
+
+// halt ends the segment: it waits up to bound for the workers' requests in
+// flight, and returns the merged stats, or errHang.
+func (l *load) halt(bound time.Duration) (segment, error) {
+	close(l.stop)
+	done := make(chan struct{})
+	go func() { l.wg.Wait(); close(done) }()
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		return segment{}, fmt.Errorf("%w: workers still inside a request %v after the load was told to stop", errHang, bound)
+	}
+
+	var s segment
+	l.mergedG.Reset()
+	l.mergedR.Reset()
+	for i := range l.stats {
+		ws := &l.stats[i]
+		s.ok += ws.ok
+		s.errs += ws.errs
+		for st := range numStages {
+			for c := range numClasses {
+				s.kinds[st][c] += ws.kinds[st][c]
+				if s.sample[st][c] == "" {
+					s.sample[st][c] = ws.sample[st][c]
+				}
+			}
+		}
+		s.firstErr = minSet(s.firstErr, ws.firstErr)
+		s.firstOK = minSet(s.firstOK, ws.firstOK)
+		s.lastErr = max(s.lastErr, ws.lastErr)
+		s.lastOK = max(s.lastOK, ws.lastOK)
+		if ws.lastErr != 0 {
+			if ws.okAfterErr == 0 {
+				s.unrecovered++
+			}
+			s.recoveredAt = max(s.recoveredAt, ws.okAfterErr)
+		}
+		s.maxGet = max(s.maxGet, ws.maxGet)
+		s.maxReq = max(s.maxReq, ws.maxReq)
+		s.maxFastFail = max(s.maxFastFail, ws.maxFastFail)
+		s.slowGet.note(ws.slowGet.took, ws.slowGet.startedAt, ws.slowGet.err)
+		s.slowReq.note(ws.slowReq.took, ws.slowReq.startedAt, ws.slowReq.err)
+		l.mergedG.Merge(ws.getHist)
+		l.mergedR.Merge(ws.reqHist)
+	}
+	s.p99Get = time.Duration(l.mergedG.ValueAtQuantile(99))
+	s.p99Req = time.Duration(l.mergedR.ValueAtQuantile(99))
+	l.panicMu.Lock()
+	s.panics, l.panics = l.panics, nil
+	l.panicMu.Unlock()
+	return s, nil
+}
+
+// minSet returns the smaller of a and b, where 0 means unset.
+func minSet(a, b time.Duration) time.Duration {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// worker sends requests until stop is closed: Get, one command with the I/O
+// deadline, then Put, or Remove on any error.
+func (l *load) worker(id int, ws *workerStats, stop <-chan struct{}) {
+	defer l.wg.Done()
+	defer func() {
+		if v := recover(); v != nil {
+			l.panicMu.Lock()
+			l.panics = append(l.panics, fmt.Sprintf("worker %d: %v\n%s", id, v, debug.Stack()))
+			l.panicMu.Unlock()
+		}
+	}()
+	key := fmt.Appendf(nil, "chaos:w%d", id)
+	prefix := fmt.Appendf(nil, "w%d:", id)
+	val := make([]byte, 0, 32)
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
+	defer pause.Stop()
+	rest := func() bool {
+		pause.Reset(errPause)
+		select {
+		case <-stop:
+			return false
+		case <-pause.C:
+			return true
+		}
+	}
+
+	for i := range maxOpsPerWorker {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		start := time.Now()
+		startOff := start.Sub(l.t0)
+		cn, err := l.pool.Get(context.Background())
+		getDur := time.Since(start)
+		ws.maxGet = max(ws.maxGet, getDur)
+		ws.slowGet.note(getDur, startOff, err)
+		bench.Record(ws.getHist, getDur)
+		if err != nil {
+			if trip := l.dialer.trippedAt.Load(); trip != 0 && startOff > time.Duration(trip) {
+				ws.maxFastFail = max(ws.maxFastFail, getDur)
+			}
+			ws.fail(l.now(), stageGet, err)
+			if !rest() {
+				return
+			}
+			continue
+		}
+		rc, ok := cn.NetConn().(*bench.RESPConn)
+		if !ok {
+			panic(fmt.Sprintf("pool returned a %T, not a *bench.RESPConn", cn.NetConn()))
+		}
+		err = request(rc, i, key, prefix, &val)
+		reqDur := time.Since(start)
+		ws.maxReq = max(ws.maxReq, reqDur)
+		ws.slowReq.note(reqDur, startOff, err)
+		bench.Record(ws.reqHist, reqDur)
+		if err != nil {
+			l.pool.Remove(cn, err)
+			ws.fail(l.now(), stageIO, err)
+			if !rest() {
+				return
+			}
+			continue
+		}
+		l.pool.Put(cn)
+		ws.succeed(l.now())
+	}
+}
+
+// request sends the i-th command of a worker: PING, SET key, or GET key.
+// A GET must return nothing (the server lost its data when it was killed)
+// or a value this worker set.
+func request(rc *bench.RESPConn, i int, key, prefix []byte, val *[]byte) error {
+	switch i % 3 {
+	case 0:
+		return rc.Ping()
+	case 1:
+		*val = fmt.Appendf(append((*val)[:0], prefix...), "%d", i)
+		return rc.Set(key, *val)
+	default:
+		v, err := rc.Get(key)
+		if err == nil && v != nil && !bytes.HasPrefix(v, prefix) {
+			err = fmt.Errorf("%w: GET %s = %q", errWrongValue, key, v)
+		}
+		return err
+	}
+}
+
+// dialer wraps the bench suite's RESP dialer: a dial timeout, deadlines
+// capped at ioTimeout, and counters that show the pool's dial-error breaker
+// at work.
+type dialer struct {
+	dial        func(context.Context) (net.Conn, error)
+	timeout     time.Duration
+	ioTimeout   time.Duration
+	poolSize    int64
+	t0          time.Time
+	dials       atomic.Int64
+	fails       atomic.Int64
+	consecutive atomic.Int64
+	// trippedAt is when the poolSize-th consecutive dial failed (the pool
+	// stops dialing from then on), as an offset from t0; 0 if it has not
+	// since arm. dialsAtTrip is the dial count then.
+	trippedAt   atomic.Int64
+	dialsAtTrip atomic.Int64
+	// firstOKAt is when a dial first succeeded since arm.
+	firstOKAt atomic.Int64
+}
+
+// arm forgets the trip and first success, for a new fault.
+func (d *dialer) arm() {
+	d.trippedAt.Store(0)
+	d.firstOKAt.Store(0)
+}
+
+// Dial is the pool's Options.Dialer.
+func (d *dialer) Dial(ctx context.Context) (net.Conn, error) {
+	d.dials.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	nc, err := d.dial(ctx)
+	now := int64(time.Since(d.t0))
+	if err != nil {
+		d.fails.Add(1)
+		if d.consecutive.Add(1) == d.poolSize && d.trippedAt.CompareAndSwap(0, now) {
+			d.dialsAtTrip.Store(d.dials.Load())
+		}
+		return nil, err
+	}
+	d.consecutive.Store(0)
+	d.firstOKAt.CompareAndSwap(0, now)
+	rc, ok := nc.(*bench.RESPConn)
+	if !ok {
+		_ = nc.Close()
+		return nil, fmt.Errorf("chaos: the RESP dialer returned a %T", nc)
+	}
+	// The RESP client reads and writes through its own buffers on the
+	// socket, and sets its deadline through rc.Conn: wrapping rc.Conn caps
+	// that deadline.
+	rc.Conn = &deadlineConn{Conn: rc.Conn, limit: d.ioTimeout}
+	return rc, nil
+}
+
+// deadlineConn caps every deadline set on it at limit from now (a zero
+// deadline too), so that the bench RESP client, which sets a long deadline
+// of its own before each command, gives up on a frozen server after limit.
+type deadlineConn struct {
+	net.Conn
+	limit time.Duration
+}
+
+func (c *deadlineConn) capped(t time.Time) time.Time {
+	if lim := time.Now().Add(c.limit); t.IsZero() || t.After(lim) {
+		return lim
+	}
+	return t
+}
+
+// SetDeadline sets the read and write deadlines, capped.
+func (c *deadlineConn) SetDeadline(t time.Time) error { return c.Conn.SetDeadline(c.capped(t)) }
+
+// SetReadDeadline sets the read deadline, capped.
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
+	return c.Conn.SetReadDeadline(c.capped(t))
+}
+
+// SetWriteDeadline sets the write deadline, capped.
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	return c.Conn.SetWriteDeadline(c.capped(t))
+}

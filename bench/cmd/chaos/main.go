@@ -1,0 +1,633 @@
+// Command chaos drives load through shardpool's ConnPool against a real
+// redis-server and injects faults into the server:
+//
+//  1. SIGKILL mid-load, load kept running: callers must get errors fast (the
+//     pool's dial-error breaker), no Get may wait past PoolTimeout, and
+//     goroutines and heap must stay flat;
+//  2. a restart on the same port: the pool must serve again within 2 s of the
+//     server accepting connections (its probe dials once a second);
+//  3. SIGSTOP, then SIGCONT: Gets and I/O must time out instead of hanging,
+//     and the pool must recover after SIGCONT;
+//  4. CLIENT KILL of the server's side of idle pooled connections: each dead
+//     socket may cost at most one caller one error (which Removes it), and
+//     the next requests succeed.
+//
+// It prints a table of what it measured (fault, time to detect, time to
+// recover, errors seen, goroutines and pool Len before and after) and exits
+// with status 1 if a bound is violated: a Get or request past its bound, a
+// request that hangs, recovery slower than 2 s, goroutine or heap growth, a
+// wrong reply, a panic. Status 2 is a usage or setup error.
+//
+// Usage (scripts/chaos.sh starts redis-server and runs it):
+//
+//	chaos -addr 127.0.0.1:PORT -pid PID [-pidfile FILE] [-short] [-out FILE] -- redis-server ARGS...
+//	chaos -freeport
+//
+// The arguments after -- restart the server on the same port; the pid of
+// each restarted server is written to -pidfile.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shardpool/shardpool"
+	"github.com/shardpool/shardpool/bench"
+)
+
+// probeInterval is how often shardpool's probe dials while its breaker is
+// open (dial.go); recovery after a restart is bounded by it.
+const probeInterval = time.Second
+
+// config is the driver's settings.
+type config struct {
+	addr    string
+	pid     int
+	pidfile string
+	out     string
+	short   bool
+	rounds  int
+	faults  map[string]bool
+
+	workers     int
+	poolSize    int
+	poolTimeout time.Duration
+	dialTimeout time.Duration
+	ioTimeout   time.Duration
+	slack       time.Duration // scheduling slack on every time bound
+	recoverMax  time.Duration // bound on recovery after restart and SIGCONT
+	goroutines  int           // allowed goroutine growth
+	heapMiB     uint64        // allowed live-heap growth
+	deadline    time.Duration // the whole run
+
+	warmup, outage, restartWatch, freeze, contWatch, killWatch time.Duration
+
+	serverArgs []string
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		os.Exit(2)
+	}
+	if cfg == nil { // -freeport done
+		return
+	}
+	os.Exit(run(cfg))
+}
+
+func parseFlags(args []string) (*config, error) {
+	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
+	cfg := &config{}
+	freeport := fs.Bool("freeport", false, "print a free TCP port of 127.0.0.1 and exit")
+	fs.StringVar(&cfg.addr, "addr", "", "address of the redis-server (loopback only)")
+	fs.IntVar(&cfg.pid, "pid", 0, "pid of the redis-server")
+	fs.StringVar(&cfg.pidfile, "pidfile", "", "file to write the pid of a restarted server to")
+	fs.StringVar(&cfg.out, "out", "", "also write the results to this file")
+	fs.BoolVar(&cfg.short, "short", false, "short phases, one round (CI)")
+	faults := fs.String("faults", "kill,stop,clientkill", "faults to inject, in this order each round: kill (SIGKILL and the restart), stop (SIGSTOP, SIGCONT), clientkill")
+	fs.IntVar(&cfg.rounds, "rounds", 0, "rounds of the four faults (default 1 with -short, else 3)")
+	fs.IntVar(&cfg.workers, "workers", 48, "goroutines driving load")
+	fs.IntVar(&cfg.poolSize, "pool-size", 16, "Options.PoolSize")
+	fs.DurationVar(&cfg.poolTimeout, "pool-timeout", 500*time.Millisecond, "Options.PoolTimeout")
+	fs.DurationVar(&cfg.dialTimeout, "dial-timeout", 250*time.Millisecond, "dial timeout")
+	fs.DurationVar(&cfg.ioTimeout, "io-timeout", 200*time.Millisecond, "deadline of each command's I/O")
+	fs.DurationVar(&cfg.slack, "slack", 300*time.Millisecond, "scheduling slack allowed on every time bound")
+	fs.DurationVar(&cfg.recoverMax, "recover-max", 2*time.Second, "bound on recovery after a restart or SIGCONT")
+	fs.IntVar(&cfg.goroutines, "goroutine-slack", 4, "allowed goroutine growth over a fault")
+	fs.Uint64Var(&cfg.heapMiB, "heap-slack-mib", 8, "allowed live-heap growth over a fault, MiB")
+	fs.DurationVar(&cfg.deadline, "deadline", 0, "bound on the whole run (default 60s with -short, else 10m)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if *freeport {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+		return nil, ln.Close()
+	}
+	cfg.serverArgs = fs.Args()
+	switch {
+	case cfg.addr == "" || cfg.pid <= 0 || len(cfg.serverArgs) == 0:
+		return nil, errors.New("usage: chaos -addr 127.0.0.1:PORT -pid PID [-pidfile FILE] [-short] [-out FILE] -- SERVER [ARGS]")
+	case cfg.workers < 1 || cfg.poolSize < 1 || cfg.poolTimeout <= 0 || cfg.dialTimeout <= 0 || cfg.ioTimeout <= 0:
+		return nil, errors.New("-workers, -pool-size and the timeouts must be positive")
+	}
+	if err := bench.CheckLoopback(cfg.addr); err != nil {
+		return nil, err
+	}
+	cfg.faults = map[string]bool{}
+	for _, f := range strings.Split(*faults, ",") {
+		switch f {
+		case "kill", "stop", "clientkill":
+			cfg.faults[f] = true
+		default:
+			return nil, fmt.Errorf("-faults: unknown fault %q", f)
+		}
+	}
+	if cfg.short {
+		cfg.warmup, cfg.outage, cfg.restartWatch = time.Second, 2500*time.Millisecond, 3*time.Second
+		cfg.freeze, cfg.contWatch, cfg.killWatch = 1500*time.Millisecond, 2*time.Second, 1500*time.Millisecond
+	} else {
+		// A 4 s freeze puts about 320 connections (PoolSize places, one
+		// per I/O deadline each) in the server's accept queue of 511.
+		cfg.warmup, cfg.outage, cfg.restartWatch = 3*time.Second, 15*time.Second, 8*time.Second
+		cfg.freeze, cfg.contWatch, cfg.killWatch = 4*time.Second, 6*time.Second, 4*time.Second
+	}
+	if cfg.rounds <= 0 {
+		cfg.rounds = 3
+		if cfg.short {
+			cfg.rounds = 1
+		}
+	}
+	if cfg.deadline <= 0 {
+		cfg.deadline = 10 * time.Minute
+		if cfg.short {
+			cfg.deadline = 60 * time.Second
+		}
+	}
+	return cfg, nil
+}
+
+// getBound is the longest a Get may take: the wait for a place, then the
+// dial into it.
+func (c *config) getBound() time.Duration { return c.poolTimeout + c.dialTimeout + c.slack }
+
+// reqBound is the longest a request (Get and one command) may take.
+func (c *config) reqBound() time.Duration {
+	return c.poolTimeout + c.dialTimeout + c.ioTimeout + c.slack
+}
+
+// driver holds the run's state.
+type driver struct {
+	cfg  *config
+	t0   time.Time
+	srv  *server
+	d    *dialer
+	pool *shardpool.ConnPool
+	load *load
+	smp  *sampler
+	rows []*row
+	ops  int64
+}
+
+func run(cfg *config) int {
+	t0 := time.Now()
+	srv := &server{addr: cfg.addr, args: cfg.serverArgs, pidfile: cfg.pidfile}
+	srv.pid.Store(int64(cfg.pid))
+
+	// Whatever way we leave, the server is not left frozen.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		srv.release()
+		fmt.Fprintf(os.Stderr, "chaos: %v\n", sig)
+		os.Exit(130)
+	}()
+	watchdog := time.AfterFunc(cfg.deadline, func() {
+		srv.release()
+		fmt.Fprintf(os.Stderr, "chaos: VIOLATION: the run passed its deadline of %v; goroutines:\n", cfg.deadline)
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+		os.Exit(1)
+	})
+	defer watchdog.Stop()
+	defer srv.release()
+
+	respDial, err := bench.RESPDialer(cfg.addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		return 2
+	}
+	smp := startSampler()
+	baseGoroutines := runtime.NumGoroutine()
+
+	d := &dialer{dial: respDial, timeout: cfg.dialTimeout, ioTimeout: cfg.ioTimeout, poolSize: int64(cfg.poolSize), t0: t0}
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer:      d.Dial,
+		PoolSize:    cfg.poolSize,
+		PoolTimeout: cfg.poolTimeout,
+	})
+	smp.watch(pool)
+	dr := &driver{cfg: cfg, t0: t0, srv: srv, d: d, pool: pool, load: newLoad(pool, d, t0, cfg.workers), smp: smp}
+
+	fmt.Fprintf(os.Stderr, "chaos: redis-server %s (pid %d), %d workers, PoolSize %d, PoolTimeout %v, dial timeout %v, I/O deadline %v, %d round(s)\n",
+		cfg.addr, cfg.pid, cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, cfg.rounds)
+	fatal := dr.rounds()
+
+	// Close the pool: every goroutine it started must be gone.
+	closeRow := &row{fault: "pool Close", gBefore: runtime.NumGoroutine(), lenBefore: pool.Len()}
+	closed := make(chan error, 1)
+	go func() { closed <- pool.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			closeRow.notes = append(closeRow.notes, "Close: "+err.Error())
+		}
+	case <-time.After(5 * time.Second):
+		closeRow.violate("Close did not return within 5s")
+	}
+	smp.watch(nil)
+	smp.close()
+	closeRow.gAfter = waitGoroutines(baseGoroutines, 2*time.Second)
+	closeRow.lenAfter = pool.Len()
+	closeRow.gMax = closeRow.gBefore
+	if closeRow.gAfter > baseGoroutines {
+		closeRow.violate(fmt.Sprintf("%d goroutines after Close, %d before the pool existed", closeRow.gAfter, baseGoroutines))
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+	}
+	if closeRow.lenAfter != 0 {
+		closeRow.violate(fmt.Sprintf("Len %d after Close", closeRow.lenAfter))
+	}
+	closeRow.notes = append(closeRow.notes, fmt.Sprintf("goroutines before the pool existed: %d", baseGoroutines))
+	dr.rows = append(dr.rows, closeRow)
+
+	report := dr.report(time.Since(t0), fatal)
+	fmt.Print(report)
+	if cfg.out != "" {
+		if err := os.WriteFile(cfg.out, []byte(report), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "chaos:", err)
+			return 2
+		}
+	}
+	for _, r := range dr.rows {
+		if len(r.violations) > 0 {
+			return 1
+		}
+	}
+	if fatal != nil {
+		return 1
+	}
+	return 0
+}
+
+// waitGoroutines waits up to bound for the goroutine count to fall to want,
+// and returns the count.
+func waitGoroutines(want int, bound time.Duration) int {
+	deadline := time.Now().Add(bound)
+	n := runtime.NumGoroutine()
+	for i := 0; n > want && time.Now().Before(deadline) && i < 1000; i++ {
+		time.Sleep(5 * time.Millisecond)
+		n = runtime.NumGoroutine()
+	}
+	return n
+}
+
+// rounds runs the warm-up and the four faults cfg.rounds times. It returns
+// an error when the run cannot go on (a hang, the server not coming back).
+func (dr *driver) rounds() error {
+	for r := 1; r <= dr.cfg.rounds; r++ {
+		steps := []func(string) error{dr.warmup}
+		if dr.cfg.faults["kill"] {
+			steps = append(steps, dr.sigkillAndRestart)
+		}
+		if dr.cfg.faults["stop"] {
+			steps = append(steps, dr.sigstop)
+		}
+		if dr.cfg.faults["clientkill"] {
+			steps = append(steps, dr.clientKill)
+		}
+		for _, step := range steps {
+			if err := step(fmt.Sprintf(" #%d", r)); err != nil {
+				fmt.Fprintln(os.Stderr, "chaos: VIOLATION:", err)
+				if errors.Is(err, errHang) {
+					_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// since returns the offset of now from the start of the run.
+func (dr *driver) since() time.Duration { return time.Since(dr.t0) }
+
+// halt ends the current segment of load, bounded so that a hang is caught.
+func (dr *driver) halt() (segment, error) {
+	s, err := dr.load.halt(dr.cfg.reqBound() + time.Second)
+	dr.ops += s.ok + s.errs
+	return s, err
+}
+
+// begin starts a row: load running, a moment to settle, then the "before"
+// measurements.
+func (dr *driver) begin(fault string) *row {
+	r := &row{fault: fault}
+	r.gBefore, r.heapBefore = measure()
+	r.lenBefore = dr.pool.Len()
+	dr.smp.resetMax()
+	dr.rows = append(dr.rows, r)
+	return r
+}
+
+// end takes the "after" measurements with load still running, then halts
+// the load and checks the segment's common bounds.
+func (dr *driver) end(r *row) (segment, error) {
+	r.gAfter, r.heapAfter = measure()
+	r.lenAfter = dr.pool.Len()
+	r.gMax, r.lenMax, r.stall = dr.smp.max()
+	r.gMax = max(r.gMax, r.gBefore, r.gAfter)
+	r.lenMax = max(r.lenMax, r.lenBefore, r.lenAfter)
+	s, err := dr.halt()
+	if err != nil {
+		r.violate(err.Error())
+		return s, err
+	}
+	r.seg = s
+	cfg := dr.cfg
+	if s.maxGet > cfg.getBound() {
+		r.violate(fmt.Sprintf("a Get took %v, bound %v (PoolTimeout + dial timeout + slack)", s.maxGet, cfg.getBound()))
+	}
+	if s.maxReq > cfg.reqBound() {
+		r.violate(fmt.Sprintf("a request took %v, bound %v (PoolTimeout + dial timeout + I/O deadline + slack)", s.maxReq, cfg.reqBound()))
+	}
+	if g := max(r.gAfter, r.gMax); g > r.gBefore+cfg.goroutines {
+		r.violate(fmt.Sprintf("goroutines grew from %d to %d (slack %d)", r.gBefore, g, cfg.goroutines))
+	}
+	if r.heapAfter > r.heapBefore+cfg.heapMiB<<20 {
+		r.violate(fmt.Sprintf("live heap grew from %d KiB to %d KiB (slack %d MiB)", r.heapBefore>>10, r.heapAfter>>10, cfg.heapMiB))
+	}
+	if r.lenMax > cfg.poolSize {
+		r.violate(fmt.Sprintf("pool Len reached %d, over PoolSize %d", r.lenMax, cfg.poolSize))
+	}
+	if n := s.kinds[stageIO][classWrong] + s.kinds[stageGet][classWrong]; n > 0 {
+		r.violate(fmt.Sprintf("%d wrong replies (a socket shared by two callers?): %s", n, s.sample[stageIO][classWrong]))
+	}
+	if n := s.kinds[stageGet][classOther] + s.kinds[stageIO][classOther]; n > 0 {
+		r.notes = append(r.notes, fmt.Sprintf("%d errors of no expected kind", n))
+	}
+	for _, p := range s.panics {
+		r.violate("panic in " + p)
+	}
+	if r.stall > cfg.slack {
+		r.notes = append(r.notes, fmt.Sprintf("the driver itself stalled for %v (CPU starvation or a pause of the process): time bounds in this row met that stall too", r.stall))
+	}
+	return s, nil
+}
+
+// measure returns the goroutine count and, after a GC, the live heap.
+func measure() (int, uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return runtime.NumGoroutine(), ms.HeapAlloc
+}
+
+// sleep waits d; every wait of the driver is a bounded sleep.
+func sleep(d time.Duration) { time.Sleep(d) }
+
+// warmup checks that the pool serves before any fault.
+func (dr *driver) warmup(round string) error {
+	dr.load.start()
+	sleep(dr.cfg.warmup)
+	s, err := dr.halt()
+	if err != nil {
+		return err
+	}
+	if s.ok == 0 || s.errs > 0 {
+		return fmt.Errorf("warm-up%s: %d requests served, %d errors (%s): the server is not usable", round, s.ok, s.errs, firstSample(s))
+	}
+	return nil
+}
+
+// sigkillAndRestart is faults 1 and 2.
+func (dr *driver) sigkillAndRestart(round string) error {
+	cfg := dr.cfg
+	// 1. SIGKILL mid-load.
+	dr.load.start()
+	sleep(200 * time.Millisecond)
+	r := dr.begin("SIGKILL" + round)
+	dr.d.arm()
+	dials0 := dr.d.dials.Load()
+	killAt := dr.since()
+	r.ref, r.refName = killAt, "SIGKILL"
+	if err := dr.srv.kill(3 * time.Second); err != nil {
+		r.violate(err.Error())
+		_, _ = dr.end(r)
+		return err
+	}
+	sleep(cfg.outage)
+	endAt := dr.since()
+	dials1 := dr.d.dials.Load()
+	s, err := dr.end(r)
+	if err != nil {
+		return err
+	}
+	r.detectLabel = "kill → breaker open"
+	r.recoverLabel = "(server down)"
+	trip := time.Duration(dr.d.trippedAt.Load())
+	if trip == 0 {
+		r.violate(fmt.Sprintf("the dial-error breaker never tripped: %d dials in %v of outage", dials1-dials0, cfg.outage))
+	} else {
+		r.detect, r.hasDetect = trip-killAt, true
+		after := dials1 - dr.d.dialsAtTrip.Load()
+		// Once open, only the probe dials, once per probeInterval.
+		maxAfter := int64((endAt-trip)/probeInterval) + 2
+		r.notes = append(r.notes, fmt.Sprintf("first error %v after the kill; dials: %d before the breaker opened, %d in the %v after (probe; bound %d)",
+			offset(s.firstErr, killAt), dr.d.dialsAtTrip.Load()-dials0, after, (endAt-trip).Round(time.Millisecond), maxAfter))
+		if after > maxAfter {
+			r.violate(fmt.Sprintf("%d dials after the breaker opened, expected at most %d (one per %v)", after, maxAfter, probeInterval))
+		}
+		r.notes = append(r.notes, fmt.Sprintf("slowest failing Get that started after the breaker opened: %v", s.maxFastFail))
+		if s.maxFastFail > cfg.slack {
+			r.violate(fmt.Sprintf("a Get started after the breaker opened took %v to fail (bound: slack %v)", s.maxFastFail, cfg.slack))
+		}
+	}
+	if s.errs == 0 {
+		r.violate("no caller saw an error with the server killed")
+	}
+
+	// 2. Restart on the same port, load running.
+	dr.load.start()
+	sleep(100 * time.Millisecond)
+	r = dr.begin("restart" + round)
+	dr.d.arm()
+	execAt := dr.since()
+	r.ref, r.refName = execAt, "the restart"
+	if err := dr.srv.restart(); err != nil {
+		r.violate(err.Error())
+		_, _ = dr.end(r)
+		return err
+	}
+	if err := dr.srv.waitUp(10 * time.Second); err != nil {
+		r.violate(err.Error())
+		_, _ = dr.end(r)
+		return err
+	}
+	backAt := dr.since()
+	sleep(cfg.restartWatch)
+	s, err = dr.end(r)
+	if err != nil {
+		return err
+	}
+	r.detectLabel, r.recoverLabel = "exec → accepting", "accepting → all callers served"
+	r.detect, r.hasDetect = backAt-execAt, true
+	dr.recovery(r, s, backAt, "the server accepting connections")
+	if ok := time.Duration(dr.d.firstOKAt.Load()); ok != 0 {
+		r.notes = append(r.notes, fmt.Sprintf("first successful dial (the probe) %v after the server accepted", offset(ok, backAt)))
+	}
+	return nil
+}
+
+// recovery fills in r's recovery from ref and checks it against the bound.
+func (dr *driver) recovery(r *row, s segment, ref time.Duration, what string) {
+	switch {
+	case s.unrecovered > 0:
+		r.violate(fmt.Sprintf("%d workers never succeeded again after %s (last error %v after it)", s.unrecovered, what, offset(s.lastErr, ref)))
+	case s.lastOK < ref:
+		r.violate("no request succeeded after " + what)
+	default:
+		// Workers that saw no error after ref were serving at ref.
+		r.recover, r.hasRecover = max(s.recoveredAt-ref, 0), true
+		if r.recover > dr.cfg.recoverMax {
+			r.violate(fmt.Sprintf("recovery took %v after %s, bound %v", r.recover, what, dr.cfg.recoverMax))
+		}
+	}
+}
+
+// sigstop is fault 3: the server frozen, then thawed.
+func (dr *driver) sigstop(round string) error {
+	cfg := dr.cfg
+	dr.load.start()
+	sleep(300 * time.Millisecond)
+	r := dr.begin("SIGSTOP+SIGCONT" + round)
+	dr.d.arm()
+	stopAt := dr.since()
+	r.ref, r.refName = stopAt, "SIGSTOP"
+	if err := dr.srv.signal(syscall.SIGSTOP); err != nil {
+		r.violate(err.Error())
+		_, _ = dr.end(r)
+		return err
+	}
+	sleep(cfg.freeze)
+	contAt := dr.since()
+	if err := dr.srv.signal(syscall.SIGCONT); err != nil {
+		r.violate(err.Error())
+		_, _ = dr.end(r)
+		return err
+	}
+	sleep(cfg.contWatch)
+	s, err := dr.end(r)
+	if err != nil {
+		return err
+	}
+	r.detectLabel, r.recoverLabel = "stop → first error", "cont → all callers served"
+	if s.firstErr != 0 {
+		r.detect, r.hasDetect = s.firstErr-stopAt, true
+	} else {
+		r.violate(fmt.Sprintf("no caller saw an error during a %v freeze", cfg.freeze))
+	}
+	dr.recovery(r, s, contAt, "SIGCONT")
+	if trip := time.Duration(dr.d.trippedAt.Load()); trip != 0 {
+		r.notes = append(r.notes, fmt.Sprintf("the dial-error breaker opened %v after SIGSTOP (accept queue full)", trip-stopAt))
+	}
+	return nil
+}
+
+// clientKill is fault 4: the server closes its side of the idle connections.
+func (dr *driver) clientKill(round string) error {
+	cfg := dr.cfg
+	dr.load.start()
+	sleep(300 * time.Millisecond)
+	r := dr.begin("CLIENT KILL" + round)
+	// Let the load go, and make every connection idle and live.
+	if _, err := dr.halt(); err != nil {
+		r.violate(err.Error())
+		return err
+	}
+	if err := fill(dr.pool, cfg.poolSize); err != nil {
+		r.violate("filling the pool: " + err.Error())
+		dr.load.start()
+		_, _ = dr.end(r)
+		return nil
+	}
+	idle := dr.pool.IdleLen()
+	r.lenBefore = dr.pool.Len()
+	killed, err := dr.srv.clientKill()
+	if err != nil {
+		r.violate("CLIENT KILL: " + err.Error())
+		dr.load.start()
+		_, _ = dr.end(r)
+		return nil
+	}
+	sleep(50 * time.Millisecond) // for the FINs to arrive
+	resumeAt := dr.since()
+	r.ref, r.refName = resumeAt, "the load resumed"
+	dr.load.start()
+	sleep(cfg.killWatch)
+	s, err := dr.end(r)
+	if err != nil {
+		return err
+	}
+	r.detectLabel, r.recoverLabel = "resume → first error", "resume → all callers served"
+	if s.firstErr != 0 {
+		r.detect, r.hasDetect = s.firstErr-resumeAt, true
+	}
+	dr.recovery(r, s, resumeAt, "the load resumed")
+	peer := s.kinds[stageIO][classPeer]
+	r.notes = append(r.notes, fmt.Sprintf("%d idle connections, %d killed by the server; %d callers met a dead socket (EOF/reset)", idle, killed, peer))
+	if killed < idle {
+		r.violate(fmt.Sprintf("CLIENT KILL closed %d connections, the pool had %d idle", killed, idle))
+	}
+	if s.errs > int64(killed) {
+		r.violate(fmt.Sprintf("%d errors for %d dead sockets: a dead socket was handed out more than once, or healthy requests failed", s.errs, killed))
+	}
+	return nil
+}
+
+// fill checks out n connections, pings each (Removing the dead), and puts
+// the live ones back, so that the pool holds up to n idle live connections.
+func fill(pool *shardpool.ConnPool, n int) error {
+	cns := make([]*shardpool.Conn, 0, n)
+	var err error
+	for range n {
+		cn, gerr := pool.Get(context.Background())
+		if gerr != nil {
+			err = gerr
+			break
+		}
+		cns = append(cns, cn)
+	}
+	for _, cn := range cns {
+		if perr := cn.NetConn().(*bench.RESPConn).Ping(); perr != nil {
+			pool.Remove(cn, perr)
+			continue
+		}
+		pool.Put(cn)
+	}
+	return err
+}
+
+func firstSample(s segment) string {
+	var parts []string
+	for st := range numStages {
+		for c := range numClasses {
+			if s.sample[st][c] != "" {
+				parts = append(parts, s.sample[st][c])
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// offset returns t-ref, or "never" as a duration string when t is unset.
+func offset(t, ref time.Duration) string {
+	if t == 0 {
+		return "never"
+	}
+	return (t - ref).Round(100 * time.Microsecond).String()
+}

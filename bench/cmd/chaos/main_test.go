@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shardpool/shardpool"
+	"github.com/shardpool/shardpool/bench"
+)
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want errClass
+	}{
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, classRefused},
+		{shardpool.ErrPoolTimeout, classPoolTimeout},
+		{&net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, classTimeout},
+		{fmt.Errorf("dial: %w", context.DeadlineExceeded), classTimeout},
+		{io.EOF, classPeer},
+		{&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, classPeer},
+		{fmt.Errorf("%w: %q", bench.ErrReply, "-ERR"), classWrong},
+		{errWrongValue, classWrong},
+		{errors.New("something else"), classOther},
+	} {
+		if got := classify(tc.err); got != tc.want {
+			t.Errorf("classify(%v) = %s, want %s", tc.err, classNames[got], classNames[tc.want])
+		}
+	}
+}
+
+func TestDeadlineConnCaps(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := &deadlineConn{Conn: a, limit: 20 * time.Millisecond}
+	// The RESP client asks for seconds; the read must give up after 20 ms.
+	if err := c.SetDeadline(time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := a.Read(make([]byte, 1))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read: %v, want a deadline error", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("read gave up after %v, want about 20ms", d)
+	}
+	if got := c.capped(time.Time{}); time.Until(got) > 20*time.Millisecond {
+		t.Fatalf("a zero deadline is not capped: %v", got)
+	}
+	early := time.Now().Add(time.Millisecond)
+	if got := c.capped(early); !got.Equal(early) {
+		t.Fatalf("an earlier deadline was changed: %v, want %v", got, early)
+	}
+}
+
+func TestRESPHelpers(t *testing.T) {
+	if got, want := string(respCommand("CLIENT", "KILL")), "*2\r\n$6\r\nCLIENT\r\n$4\r\nKILL\r\n"; got != want {
+		t.Errorf("respCommand = %q, want %q", got, want)
+	}
+	if n, err := parseInteger(":16\r\n"); err != nil || n != 16 {
+		t.Errorf("parseInteger(:16) = %d, %v", n, err)
+	}
+	for _, bad := range []string{"-ERR no\r\n", ":\r\n", ":3\n", "+OK\r\n"} {
+		if _, err := parseInteger(bad); err == nil {
+			t.Errorf("parseInteger(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	cfg, err := parseFlags([]string{"-addr", "127.0.0.1:6379", "-pid", "42", "-short", "--", "redis-server", "--port", "6379"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.rounds != 1 || cfg.deadline != time.Minute || len(cfg.serverArgs) != 3 {
+		t.Errorf("short config: rounds %d, deadline %v, server args %q", cfg.rounds, cfg.deadline, cfg.serverArgs)
+	}
+	for _, args := range [][]string{
+		{"-addr", "10.0.0.1:6379", "-pid", "42", "--", "redis-server"}, // not loopback
+		{"-addr", "127.0.0.1:6379", "-pid", "42"},                      // no restart command
+		{"-addr", "127.0.0.1:6379", "--", "redis-server"},              // no pid
+	} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("parseFlags(%q) accepted it", args)
+		}
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var b strings.Builder
+	writeTable(&b, [][]string{{"fault", "detect"}, {"SIGKILL", "→ 1 ms"}})
+	want := "| fault   | detect |\n| ------- | ------ |\n| SIGKILL | → 1 ms |\n"
+	if b.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestLoadAgainstInProcessServer runs the load through the pool against the
+// bench suite's in-process RESP server, then closes the server: the load
+// must see only errors of the expected kinds, and the dialer must see the
+// pool's breaker open.
+func TestLoadAgainstInProcessServer(t *testing.T) {
+	srv, err := bench.StartRESPServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	respDial, err := bench.RESPDialer(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	const size = 4
+	d := &dialer{dial: respDial, timeout: 250 * time.Millisecond, ioTimeout: 200 * time.Millisecond, poolSize: size, t0: t0}
+	pool := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: 500 * time.Millisecond})
+	defer pool.Close()
+	l := newLoad(pool, d, t0, 8)
+
+	l.start()
+	time.Sleep(200 * time.Millisecond)
+	s, err := l.halt(3 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ok == 0 || s.errs != 0 {
+		t.Fatalf("healthy server: %d ok, %d errors (%s)", s.ok, s.errs, firstSample(s))
+	}
+
+	d.arm()
+	l.start()
+	time.Sleep(50 * time.Millisecond)
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	s, err = l.halt(3 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.errs == 0 || s.kinds[stageGet][classRefused] == 0 {
+		t.Fatalf("closed server: %d errors, %d refused dials", s.errs, s.kinds[stageGet][classRefused])
+	}
+	if n := s.kinds[stageGet][classOther] + s.kinds[stageIO][classOther] + s.kinds[stageIO][classWrong]; n != 0 {
+		t.Fatalf("%d unexpected errors: %s", n, firstSample(s))
+	}
+	if d.trippedAt.Load() == 0 {
+		t.Fatal("the dialer never saw PoolSize consecutive failures")
+	}
+	if len(s.panics) != 0 {
+		t.Fatal(s.panics)
+	}
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# scripts/chaos.sh: fault injection against a real redis-server, with load
+# through shardpool's ConnPool (the driver is bench/cmd/chaos).
+#
+#   scripts/chaos.sh [--short] [--out DIR]
+#
+#   (no flag)   three rounds of long phases (about 3 minutes)
+#   --short     one round of short phases (under 90 s, compiling included);
+#               CI runs this
+#   --out DIR   also write DIR/chaos.md (the results) and DIR/redis.log
+#
+# Faults, in each round: SIGKILL mid-load, a restart on the same port,
+# SIGSTOP then SIGCONT, and CLIENT KILL of the server's side of idle pooled
+# connections. Prints a table (fault, time to detect, time to recover,
+# errors, goroutines and pool Len before and after) and exits 1 if a bound
+# is violated. redis-server comes from Debian's packages (installed with
+# apt-get when missing and running as root); it listens on 127.0.0.1 only
+# and is always stopped on exit.
+set -euo pipefail
+
+usage() {
+	sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+	exit "${1:-0}"
+}
+
+short=0
+out=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--short) short=1 ;;
+	--out) [ $# -ge 2 ] || usage 2; out=$2; shift ;;
+	--out=*) out=${1#--out=} ;;
+	-h | --help) usage 0 ;;
+	*) echo "chaos.sh: unknown argument: $1" >&2; usage 2 ;;
+	esac
+	shift
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+command -v go >/dev/null || { echo "chaos.sh: go is not on PATH" >&2; exit 1; }
+
+start=$(date +%s)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/shardpool-chaos.XXXXXX")
+redis_pid=
+pidfile="$tmp/restarted.pid"
+
+log() { printf '[chaos %ds] %s\n' $(($(date +%s) - start)) "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# stop_server PID stops a redis-server we started, even a frozen one:
+# SIGCONT, SIGTERM, and SIGKILL if it is still there after 2 s.
+# shellcheck disable=SC2317 # reached from the EXIT trap, through cleanup
+stop_server() {
+	local pid=$1
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -CONT "$pid" 2>/dev/null || true
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 20); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		# A killed child of this shell stays a zombie until the shell exits.
+		if ! ps -o stat= -p "$pid" | grep -qv Z; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317 # reached from the EXIT trap
+cleanup() {
+	# The server the driver restarted last, then the one started here.
+	if [ -s "$pidfile" ]; then
+		stop_server "$(cat "$pidfile")"
+	fi
+	if [ -n "$redis_pid" ]; then
+		stop_server "$redis_pid"
+	fi
+	if [ -n "$out" ] && [ -f "$tmp/redis.log" ]; then
+		cp "$tmp/redis.log" "$out/redis.log" || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ -n "$out" ]; then
+	mkdir -p "$out"
+	out=$(cd "$out" && pwd)
+fi
+
+log "compiling the chaos driver"
+(cd bench && go build -o "$tmp/chaos" ./cmd/chaos)
+
+# ---------------------------------------------------------------- redis
+redis_bin=${CHAOS_REDIS_SERVER:-redis-server}
+if ! command -v "$redis_bin" >/dev/null; then
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+		log "redis-server is missing: installing it with apt-get"
+		# RUNLEVEL=1 keeps the package from starting its own service.
+		export DEBIAN_FRONTEND=noninteractive RUNLEVEL=1
+		if ! apt-get install -y -q redis-server >"$tmp/apt.log" 2>&1; then
+			apt-get update -q >>"$tmp/apt.log" 2>&1 || true
+			apt-get install -y -q redis-server >>"$tmp/apt.log" 2>&1 || true
+		fi
+	fi
+	command -v "$redis_bin" >/dev/null || {
+		[ -f "$tmp/apt.log" ] && tail -n 20 "$tmp/apt.log" >&2
+		die "redis-server is not installed and could not be installed (apt-get needs root)"
+	}
+fi
+redis_bin=$(command -v "$redis_bin")
+
+port=$("$tmp/chaos" -freeport)
+server=("$redis_bin" --bind 127.0.0.1 --port "$port" --save '' --appendonly no
+	--protected-mode yes --daemonize no --logfile "$tmp/redis.log")
+"${server[@]}" &
+redis_pid=$!
+disown "$redis_pid" # the driver kills it: no job notice from this shell
+up=0
+for _ in $(seq 100); do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		up=1
+		break
+	fi
+	kill -0 "$redis_pid" 2>/dev/null || break
+	sleep 0.05
+done
+[ "$up" -eq 1 ] || { cat "$tmp/redis.log" >&2 2>/dev/null || true; die "redis-server did not start on 127.0.0.1:$port"; }
+log "redis-server $("$redis_bin" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') is up on 127.0.0.1:$port (pid $redis_pid)"
+
+# ---------------------------------------------------------------- driver
+args=(-addr "127.0.0.1:$port" -pid "$redis_pid" -pidfile "$pidfile")
+[ "$short" -eq 1 ] && args+=(-short)
+[ -n "$out" ] && args+=(-out "$out/chaos.md")
+rc=0
+"$tmp/chaos" "${args[@]}" -- "${server[@]}" || rc=$?
+log "done (driver exit status $rc)"
+exit "$rc"
