@@ -36,8 +36,16 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*Conn, error) {
 		return nil, p.lastDialError()
 	}
 
+	// A caller that has given up says nothing about the server: do not
+	// dial for it, and do not count a dial its context cut short.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	netConn, err := p.callDialer(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
 		p.lastErr.Store(&dialError{err})
 		if p.dialErrors.Add(1) == uint32(p.opt.PoolSize) {
 			p.startProbe()

@@ -58,10 +58,6 @@ func TestSoak(t *testing.T) {
 	for _, k := range kinds {
 		k := k
 		t.Run(k.name, func(t *testing.T) {
-			if k.name == "baseline" {
-				t.Skip("bug: the baseline leaks turns under contention (TestFaultNoTurnLeakUnderContention); " +
-					"its Gets end up timing out")
-			}
 			var c soakCounters
 			deadline := time.Now().Add(d)
 			epoch := 0

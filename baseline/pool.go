@@ -377,13 +377,18 @@ func (p *ConnPool) Put(cn *shardpool.Conn) {
 		p.refused(cn)
 		return
 	}
+	// Take the turn flag before cn becomes visible as idle: once it is in
+	// idleConns, another Get can take cn and set the flag for itself.
+	owed := t.Turn.Swap(false)
 	if p.opt.IdleTimeout > 0 {
 		cn.SetUsedAt(p.now())
 	}
 	p.idleConns = append(p.idleConns, cn)
 	p.idleConnsLen++
 	p.connsMu.Unlock()
-	p.returnTurn(cn)
+	if owed {
+		p.freeTurn()
+	}
 }
 
 // Remove removes and closes the connection from the pool.
