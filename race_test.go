@@ -96,7 +96,6 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 		holders  sync.Map     // *Conn → *hold
 		out      atomic.Int32 // pooled connections checked out and open
 		unpooled atomic.Int32 // NewConn connections held
-		stop     = make(chan struct{})
 	)
 	check := func() {
 		if n := out.Load(); n > size {
@@ -111,19 +110,7 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 			}
 		}
 	}
-	var monitor sync.WaitGroup
-	monitor.Add(1)
-	go func() {
-		defer monitor.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(200 * time.Microsecond):
-				check()
-			}
-		}
-	}()
+	stopMonitor := everyUntilStopped(200*time.Microsecond, check)
 
 	take := func(g int, cn *shardpool.Conn, pooled bool) bool {
 		h := &hold{g: g}
@@ -207,8 +194,7 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 		}(g)
 	}
 	wg.Wait()
-	close(stop)
-	monitor.Wait()
+	stopMonitor()
 	check()
 	assert.Zero(t, e.p.Stats().Timeouts)
 	require.Empty(t, e.misuse, "Put/Remove refused a connection the caller held")
@@ -226,4 +212,24 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 	assert.Empty(t, e.d.doubleClosed())
 	assert.Greater(t, e.d.dials.Load(), int64(size), "the test should churn connections")
 	t.Logf("dials %d, stats %+v", e.d.dials.Load(), *e.p.Stats())
+}
+
+// everyUntilStopped calls f every interval on its own goroutine until the
+// returned stop is called; stop waits for that goroutine.
+func everyUntilStopped(interval time.Duration, f func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(interval):
+				f()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }

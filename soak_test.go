@@ -154,19 +154,8 @@ func soakEpoch(t *testing.T, mk func(*shardpool.Options) pool, seed int64, end t
 			}
 		}
 	}
+	stopCheck := everyUntilStopped(500*time.Microsecond, check)
 	var monitor sync.WaitGroup
-	monitor.Add(1)
-	go func() {
-		defer monitor.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(500 * time.Microsecond):
-				check()
-			}
-		}
-	}()
 	// Outages: every so often the dialer fails for long enough to trip the
 	// breaker; the probe has to re-open the pool.
 	monitor.Add(1)
@@ -310,6 +299,7 @@ func soakEpoch(t *testing.T, mk func(*shardpool.Options) pool, seed int64, end t
 	within(t, 10*time.Second, "callers after Close", wg.Wait)
 	close(stop)
 	monitor.Wait()
+	stopCheck()
 	check()
 	assert.Zero(t, p.Len())
 	require.Eventually(t, func() bool { return fd.open() == 0 }, 5*time.Second, time.Millisecond,
