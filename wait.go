@@ -16,11 +16,11 @@ import (
 //
 // Waiters. A Get that must wait queues a waiter (FIFO, under waitMu) and
 // sleeps on its channel. A waiter is served exactly once, under waitMu, by
-// being dequeued and sent either a connection taken from a shard, nil,
-// which hands it a place to dial into, or poolClosed from Close. Whoever makes a connection or place
-// available (Put, Remove, a failed dial, the reaper) calls serveWaiters when
-// p.waiting is non-zero; the waiter itself calls it once right after
-// queueing.
+// being dequeued and sent either a connection taken from a shard, nil
+// (a place to dial into), or poolClosed (from Close). Whoever makes a
+// connection or place available (Put, Remove, a failed dial, the reaper)
+// calls serveWaiters when p.waiting is non-zero; the waiter itself calls it
+// once right after queueing.
 //
 // Lost wake-ups. The race to close is a Put (or place release) that sees no
 // waiters while a Get queues after finding nothing. Put parks its connection
