@@ -161,22 +161,13 @@ if [ -n "$compare_ref" ]; then
 fi
 
 # ---------------------------------------------------------------- redis
+# shellcheck source=scripts/redis.sh
+. "$root/scripts/redis.sh"
 notes=()
 redis_addr=
 redis_bin=${BENCH_REDIS_SERVER:-redis-server} # override to test the fallbacks
 start_redis() {
-	if ! command -v "$redis_bin" >/dev/null; then
-		if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-			log "redis-server is missing: installing it with apt-get"
-			# RUNLEVEL=1 keeps the package from starting its own service.
-			export DEBIAN_FRONTEND=noninteractive RUNLEVEL=1
-			if ! apt-get install -y -q redis-server >"$tmp/apt.log" 2>&1; then
-				apt-get update -q >>"$tmp/apt.log" 2>&1 || true
-				apt-get install -y -q redis-server >>"$tmp/apt.log" 2>&1 || true
-			fi
-		fi
-	fi
-	command -v "$redis_bin" >/dev/null || return 1
+	ensure_redis_server "$redis_bin" "$tmp/apt.log" || return 1
 	local port i
 	port=$("$tmp/benchreport" freeport)
 	"$redis_bin" --bind 127.0.0.1 --port "$port" --save '' --appendonly no \

@@ -94,21 +94,12 @@ log "compiling the chaos driver"
 
 # ---------------------------------------------------------------- redis
 redis_bin=${CHAOS_REDIS_SERVER:-redis-server}
-if ! command -v "$redis_bin" >/dev/null; then
-	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-		log "redis-server is missing: installing it with apt-get"
-		# RUNLEVEL=1 keeps the package from starting its own service.
-		export DEBIAN_FRONTEND=noninteractive RUNLEVEL=1
-		if ! apt-get install -y -q redis-server >"$tmp/apt.log" 2>&1; then
-			apt-get update -q >>"$tmp/apt.log" 2>&1 || true
-			apt-get install -y -q redis-server >>"$tmp/apt.log" 2>&1 || true
-		fi
-	fi
-	command -v "$redis_bin" >/dev/null || {
-		[ -f "$tmp/apt.log" ] && tail -n 20 "$tmp/apt.log" >&2
-		die "redis-server is not installed and could not be installed (apt-get needs root)"
-	}
-fi
+# shellcheck source=scripts/redis.sh
+. "$root/scripts/redis.sh"
+ensure_redis_server "$redis_bin" "$tmp/apt.log" || {
+	[ -f "$tmp/apt.log" ] && tail -n 20 "$tmp/apt.log" >&2
+	die "redis-server is not installed and could not be installed (apt-get needs root)"
+}
 redis_bin=$(command -v "$redis_bin")
 
 port=$("$tmp/chaos" -freeport)
