@@ -135,18 +135,6 @@ func (p *ConnPool) probe() {
 	}
 }
 
-// checkMinIdleAfterGet tops up MinIdleConns after a Get took an idle
-// connection from s, when s's share of them may have run low. The common
-// case, a shard with its share, costs one lock of s and no shared write.
-func (p *ConnPool) checkMinIdleAfterGet(s *shard) {
-	s.mu.Lock()
-	low := s.n < p.minIdlePerShard
-	s.mu.Unlock()
-	if low {
-		p.checkMinIdleConns()
-	}
-}
-
 // checkMinIdleConns starts background dials until idle connections plus
 // those being dialed reach MinIdleConns, or PoolSize places are held.
 func (p *ConnPool) checkMinIdleConns() {

@@ -179,19 +179,23 @@ func (p *ConnPool) getSlow(ctx context.Context, home *shard) (*Conn, error) {
 // stale ones it meets, and makes home its home.
 func (p *ConnPool) takeIdle(from, home *shard) *Conn {
 	for {
-		cn, stale := p.pop(from)
+		cn, stale, left := p.pop(from)
 		if cn == nil {
 			return nil
 		}
 		if stale {
-			p.discardStale(cn)
+			p.discard(cn)
+			p.release()
+			p.checkMinIdleConns()
 			continue
 		}
 		if from != home {
 			cn.home.Store(home)
 		}
-		if p.opt.MinIdleConns > 0 {
-			p.checkMinIdleAfterGet(from)
+		// Top up MinIdleConns when this shard's share of them ran low;
+		// a shard with its share costs nothing more.
+		if left < p.minIdlePerShard {
+			p.checkMinIdleConns()
 		}
 		return cn
 	}
@@ -375,20 +379,12 @@ func (p *ConnPool) destroy(cn *Conn) error {
 	return err
 }
 
-// discardStale destroys a stale connection claimed by pop.
-func (p *ConnPool) discardStale(cn *Conn) {
+// discard destroys a stale connection claimed by pop or a sweep, but keeps
+// its place: the caller frees it (release) or hands it to a waiter.
+func (p *ConnPool) discard(cn *Conn) {
 	p.stats.staleConns.Add(1)
-	_ = p.destroy(cn)
-	p.checkMinIdleConns()
-}
-
-// discard closes stale connections whose places were handed to waiters.
-func (p *ConnPool) discard(stale []*Conn) {
-	for _, cn := range stale {
-		p.stats.staleConns.Add(1)
-		p.reg.remove(cn)
-		_ = p.closeConn(cn)
-	}
+	p.reg.remove(cn)
+	_ = p.closeConn(cn)
 }
 
 // closeConn calls OnClose and closes cn's network connection. The caller

@@ -46,8 +46,8 @@ func (p *ConnPool) ReapStaleConns() (int, error) {
 	for i := range p.shards {
 		stale = p.sweep(&p.shards[i], stale[:0])
 		for _, cn := range stale {
-			p.stats.staleConns.Add(1)
-			_ = p.destroy(cn)
+			p.discard(cn)
+			p.release()
 		}
 		n += len(stale)
 	}

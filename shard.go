@@ -73,25 +73,28 @@ func (s *shard) unlink(cn *Conn) {
 // caller (Idle → CheckedOut) and counted as a hit; a stale one is claimed for
 // closing (Idle → Closed) and returned with stale set, its place in PoolSize
 // still held: the caller must discard it. Both are nil when s is empty.
-func (p *ConnPool) pop(s *shard) (cn *Conn, stale bool) {
+// left is how many idle connections s has after the pop, so that a caller
+// keeping MinIdleConns need not lock s again to ask.
+func (p *ConnPool) pop(s *shard) (cn *Conn, stale bool, left int) {
 	s.mu.Lock()
 	cn = s.head
 	if cn == nil {
 		s.mu.Unlock()
-		return nil, false
+		return nil, false, 0
 	}
 	s.unlink(cn)
+	left = s.n
 	if p.isStale(cn) {
 		cn.tag.State.Store(connstate.Closed)
 		s.mu.Unlock()
-		return cn, true
+		return cn, true, left
 	}
 	// A plain store is enough: only holders of s.mu move a connection out
 	// of Idle, and we hold it.
 	cn.tag.State.Store(connstate.CheckedOut)
 	s.hits++
 	s.mu.Unlock()
-	return cn, false
+	return cn, false, left
 }
 
 // park makes the checked-out cn idle in its home shard. It reports false,

@@ -126,7 +126,7 @@ func (p *ConnPool) serveWaiters(start *shard) {
 	p.waitMu.Lock()
 	stale := p.serveWaitersLocked(start)
 	p.waitMu.Unlock()
-	p.discard(stale)
+	p.discardAll(stale)
 }
 
 // serveWaitersLocked serves waiters while there are connections or places
@@ -144,7 +144,7 @@ func (p *ConnPool) serveWaitersLocked(start *shard) (stale []*Conn) {
 		var cn *Conn
 		gotStale := false
 		for scanned < len(p.shards) {
-			c, isStale := p.pop(&p.shards[(i+scanned)&int(p.mask)])
+			c, isStale, _ := p.pop(&p.shards[(i+scanned)&int(p.mask)])
 			if c == nil {
 				scanned++
 				continue
@@ -198,7 +198,7 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	p.waiting.Add(1)
 	stale := p.serveWaitersLocked(home)
 	p.waitMu.Unlock()
-	p.discard(stale)
+	p.discardAll(stale)
 
 	p.stats.waitCount.Add(1)
 	var timeout <-chan time.Time
@@ -233,6 +233,13 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	p.stats.waitDuration.Add(int64(time.Since(start)))
 	p.abandon(w)
 	return nil, err
+}
+
+// discardAll discards stale connections whose places went to waiters.
+func (p *ConnPool) discardAll(stale []*Conn) {
+	for _, cn := range stale {
+		p.discard(cn)
+	}
 }
 
 // poolClosed is what Close sends waiters instead of a connection.
