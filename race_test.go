@@ -1,13 +1,15 @@
 package shardpool_test
 
 // Concurrency tests: many goroutines on every call at once, with the
-// invariants a user relies on checked throughout. Run them with -race.
+// invariants a user relies on checked throughout. Run them with -race, and
+// without: the race detector's scheduling hides some interleavings.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"math/rand"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,9 +65,10 @@ func TestNoLostWakeups(t *testing.T) {
 }
 
 // TestConcurrentUseKeepsInvariants runs every call from many goroutines and
-// checks, as it goes: never more than PoolSize checked out or held, no
-// connection held by two callers, the pool's own structures consistent; and
-// at the end, every dialed connection closed exactly once.
+// checks, as it goes: the PoolSize bound (see stress for what each pool
+// bounds); no connection held by two callers at once; Len bounded; the
+// pool's own structures consistent; and at the end, every dialed
+// connection closed exactly once.
 func TestConcurrentUseKeepsInvariants(t *testing.T) {
 	for _, k := range kinds {
 		for _, closeMidway := range []bool{false, true} {
@@ -76,29 +79,80 @@ func TestConcurrentUseKeepsInvariants(t *testing.T) {
 	}
 }
 
+// stressConn is a fakeConn that records when a Close has returned, that
+// is, when the dialer counts the connection closed.
+type stressConn struct {
+	*fakeConn
+	closeReturned atomic.Bool
+}
+
+func (c *stressConn) Close() error {
+	err := c.fakeConn.Close()
+	c.closeReturned.Store(true)
+	return err
+}
+
 func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 	const size, goroutines, ops = 8, 48, 400
+	// What PoolSize bounds, and so what is checked, differs.
+	//
+	// ConnPool bounds open pooled connections: it frees a place only after
+	// closing its connection, also one that Filter or CloseConn closes
+	// under its holder, whose place is then free at once. The bound is
+	// counted where it holds, at the dialer: dialed minus closed. A count
+	// of connections callers hold cannot serve: Filter may close a held
+	// connection, and a new one be dialed into its place, before or after
+	// its holder records it, and no bookkeeping around the pool's calls
+	// can order itself against that.
+	//
+	// The baseline, like go-redis v8, bounds checked-out connections: a Get
+	// holds a turn from before it returns until its Put or Remove, even if
+	// Filter closed its connection meanwhile, so counting the connections
+	// callers hold between Get and Put is exact. Its open connections can
+	// exceed PoolSize (MinIdleConns dials take no turn, and a Get that
+	// dials into a full pool keeps its connection, unpooled, until Put).
+	d := &fakeDialer{}
 	e := newEnv(t, mk, shardpool.Options{
 		PoolSize: size, MinIdleConns: 2, PoolTimeout: 5 * time.Second,
 		IdleTimeout: 2 * time.Millisecond, IdleCheckFrequency: time.Millisecond,
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			c, err := d.Dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return &stressConn{fakeConn: c.(*fakeConn)}, nil
+		},
 	})
+	e.d = d                                     // for newEnv's checks at cleanup
 	e.misuse = make(chan error, goroutines*ops) // none expected, but never block
+	_, boundsOpen := e.p.(*shardpool.ConnPool)
 
-	// A hold is one checkout of a connection. counted is set while it
-	// counts in out; whoever clears it (the holder on Put or Remove, or
-	// Filter's fn when it selects the connection, which the pool then
-	// closes, freeing its place) takes it out of out, once.
-	type hold struct {
-		g       int
-		counted atomic.Bool
-	}
 	var (
-		holders  sync.Map     // *Conn → *hold
-		out      atomic.Int32 // pooled connections checked out and open
-		unpooled atomic.Int32 // NewConn connections held
+		holders sync.Map // *Conn → goroutine holding it
+		// unpooled bounds from above the NewConn connections open at the
+		// dialer: a goroutine adds 1 before it calls NewConn and takes it
+		// off only once the connection's Close has returned, whoever
+		// closed it (its Put or CloseConn, or Filter or Close meanwhile).
+		unpooled atomic.Int64
+		// gotten counts connections from Get between their holder's take
+		// and give, so within the turn its Get took (baseline only).
+		gotten atomic.Int32
 	)
 	check := func() {
-		if n := out.Load(); n > size {
+		if boundsOpen {
+			// Read dials, then unpooled, then closed. A NewConn connection
+			// counted open here (dialed before the first load, closed
+			// after the last) is counted in unpooled throughout, so what
+			// is left is pooled connections open all at once: never an
+			// overcount.
+			dialed := d.dials.Load()
+			u := unpooled.Load()
+			closed := d.closed.Load()
+			if n := dialed - closed - u; n > size {
+				t.Errorf("%d pooled connections open at the dialer, PoolSize %d (dialed %d, closed %d, NewConn's at most %d)",
+					n, size, dialed, closed, u)
+			}
+		} else if n := gotten.Load(); n > size {
 			t.Errorf("%d connections checked out, PoolSize %d", n, size)
 		}
 		if n := e.p.Len(); n > size+int(unpooled.Load())+goroutines {
@@ -112,24 +166,17 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 	}
 	stopMonitor := everyUntilStopped(200*time.Microsecond, check)
 
-	take := func(g int, cn *shardpool.Conn, pooled bool) bool {
-		h := &hold{g: g}
-		h.counted.Store(pooled)
-		if other, loaded := holders.LoadOrStore(cn, h); loaded {
-			t.Errorf("connection handed to goroutines %d and %d", other.(*hold).g, g)
+	// take records that g holds cn, failing if another goroutine does;
+	// give forgets it, before cn goes back to the pool.
+	take := func(g int, cn *shardpool.Conn) bool {
+		if other, loaded := holders.LoadOrStore(cn, g); loaded {
+			t.Errorf("connection handed to goroutines %d and %d", other.(int), g)
 			return false
-		}
-		if pooled {
-			out.Add(1)
 		}
 		return true
 	}
-	give := func(cn *shardpool.Conn) {
-		h, _ := holders.LoadAndDelete(cn)
-		if h.(*hold).counted.Swap(false) {
-			out.Add(-1)
-		}
-	}
+	give := func(cn *shardpool.Conn) { holders.Delete(cn) }
+
 	var wg sync.WaitGroup
 	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
@@ -147,12 +194,14 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 						assert.ErrorIs(t, err, shardpool.ErrClosed)
 						continue
 					}
-					if !take(g, cn, true) {
+					if !take(g, cn) {
 						return
 					}
+					gotten.Add(1)
 					if rng.Intn(4) == 0 {
 						time.Sleep(time.Duration(rng.Intn(50)) * time.Microsecond)
 					}
+					gotten.Add(-1)
 					give(cn)
 					if r < 70 {
 						e.p.Put(cn)
@@ -160,34 +209,38 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 						e.p.Remove(cn, errors.New("bad"))
 					}
 				case r < 85:
+					unpooled.Add(1) // before the dial can happen
 					cn, err := e.p.NewConn(context.Background())
 					if err != nil {
+						// A connection dialed for the failed call was
+						// closed before it returned.
+						unpooled.Add(-1)
 						assert.ErrorIs(t, err, shardpool.ErrClosed)
 						continue
 					}
-					unpooled.Add(1)
-					if !take(g, cn, false) {
-						return
+					if !take(g, cn) {
+						return // leaves unpooled high: an undercount
 					}
+					sc := cn.NetConn().(*stressConn)
 					give(cn)
-					unpooled.Add(-1)
 					if r < 80 {
 						e.p.Put(cn)
 					} else {
 						_ = e.p.CloseConn(cn)
 					}
+					// Put or CloseConn returns at once if Filter or Close
+					// claimed cn first; they close it, shortly.
+					if !waitClosed(sc) {
+						t.Errorf("goroutine %d: NewConn connection still open 5 s after Put or CloseConn", g)
+						return // leaves unpooled high: an undercount
+					}
+					unpooled.Add(-1)
 				case r < 92:
 					_, _ = e.p.ReapStaleConns()
 				default:
 					id := rng.Int63n(int64(size))
 					_ = e.p.Filter(func(cn *shardpool.Conn) bool {
-						if cn.NetConn().(*fakeConn).id%int64(size) != id {
-							return false
-						}
-						if h, ok := holders.Load(cn); ok && h.(*hold).counted.Swap(false) {
-							out.Add(-1)
-						}
-						return true
+						return cn.NetConn().(*stressConn).id%int64(size) == id
 					})
 				}
 			}
@@ -205,13 +258,25 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 	} else {
 		assert.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { return e.d.open() == 0 }, 5*time.Second, time.Millisecond,
-		"%d connections left open after Close", e.d.open())
+	require.Eventually(t, func() bool { return d.open() == 0 }, 5*time.Second, time.Millisecond,
+		"%d connections left open after Close", d.open())
+	assert.Zero(t, unpooled.Load(), "NewConn connections not accounted as closed")
 	e.lens(0, 0)
 	check()
-	assert.Empty(t, e.d.doubleClosed())
-	assert.Greater(t, e.d.dials.Load(), int64(size), "the test should churn connections")
-	t.Logf("dials %d, stats %+v", e.d.dials.Load(), *e.p.Stats())
+	assert.Empty(t, d.doubleClosed())
+	assert.Greater(t, d.dials.Load(), int64(size), "the test should churn connections")
+	t.Logf("dials %d, stats %+v", d.dials.Load(), *e.p.Stats())
+}
+
+// waitClosed waits up to 5 s for c's Close to have returned.
+func waitClosed(c *stressConn) bool {
+	for deadline := time.Now().Add(5 * time.Second); !c.closeReturned.Load(); {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Microsecond)
+	}
+	return true
 }
 
 // everyUntilStopped calls f every interval on its own goroutine until the
