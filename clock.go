@@ -3,8 +3,6 @@ package shardpool
 import (
 	"sync/atomic"
 	"time"
-
-	"github.com/shardpool/shardpool/internal/testhook"
 )
 
 // clock is the pool's coarse monotonic clock: nanoseconds since the pool was
@@ -21,14 +19,6 @@ type clock struct {
 
 	// manual clocks are moved by tests (advance) instead of the ticker.
 	manual atomic.Bool
-}
-
-func init() {
-	testhook.ManualClock = func(pool any) func(time.Duration) {
-		c := pool.(*ConnPool).clock
-		c.manual.Store(true)
-		return c.advance
-	}
 }
 
 func newClock(opt *Options) *clock {
@@ -74,13 +64,8 @@ func (c *clock) run(done <-chan struct{}) {
 	}
 }
 
-// isStale reports whether the idle cn has outlived IdleTimeout or
-// MaxConnAge by the pool clock. Call it with cn's home shard locked.
-func (p *ConnPool) isStale(cn *Conn) bool {
-	if !p.expires {
-		return false
-	}
-	now := p.clock.now.Load()
-	return (p.opt.IdleTimeout > 0 && now-cn.idleAt >= int64(p.opt.IdleTimeout)) ||
-		(p.opt.MaxConnAge > 0 && now-cn.bornAt >= int64(p.opt.MaxConnAge))
-}
+// exact returns the time since the pool was made, read from the monotonic
+// clock now. time.Since of a time with a monotonic reading reads one clock
+// (time.Now reads two), so this is the cheapest exact time Go offers; the
+// wait path uses it to time waits. It ignores manual clocks.
+func (c *clock) exact() int64 { return int64(time.Since(c.epoch)) }

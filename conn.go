@@ -8,15 +8,6 @@ import (
 	"github.com/shardpool/shardpool/internal/connstate"
 )
 
-func init() {
-	connstate.Of = func(conn any) *connstate.Tag { return &conn.(*Conn).tag }
-	connstate.SetCreatedAt = func(conn any, t time.Time) {
-		cn := conn.(*Conn)
-		cn.createdAt = t
-		cn.usedAt.Store(t.UnixNano())
-	}
-}
-
 // Conn is a network connection owned by a pool.
 //
 // A Conn moves through three states: checked out (returned by Get or

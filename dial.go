@@ -41,7 +41,13 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if pooled {
+		p.dialing.Add(1)
+	}
 	netConn, err := p.callDialer(ctx)
+	if pooled {
+		p.dialing.Add(-1)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -93,7 +99,7 @@ func (p *ConnPool) lastDialError() error {
 // dialPooled dials into the place the caller holds, giving the place back if
 // the dial fails.
 func (p *ConnPool) dialPooled(ctx context.Context, home *shard) (*Conn, error) {
-	p.stats.misses.Add(1)
+	p.stats.misses.Inc()
 	cn, err := p.dialConn(ctx, true)
 	if err != nil {
 		p.release()
@@ -141,13 +147,13 @@ func (p *ConnPool) checkMinIdleConns() {
 	if p.opt.MinIdleConns == 0 {
 		return
 	}
-	for p.IdleLen()+int(p.dialing.Load()) < p.opt.MinIdleConns {
+	for p.IdleLen()+int(p.bgDials.Load()) < p.opt.MinIdleConns {
 		if p.closed.Load() || p.dialErrors.Load() >= uint32(p.opt.PoolSize) || !p.tryAcquire() {
 			return
 		}
-		p.dialing.Add(1)
+		p.bgDials.Add(1)
 		if !p.bg.Go(p.addIdleConn) {
-			p.dialing.Add(-1)
+			p.bgDials.Add(-1)
 			p.release()
 			return
 		}
@@ -157,12 +163,12 @@ func (p *ConnPool) checkMinIdleConns() {
 // addIdleConn dials one connection into a place taken by checkMinIdleConns
 // and parks it, spreading such connections over the shards.
 func (p *ConnPool) addIdleConn() {
-	defer p.dialing.Add(-1)
+	defer p.bgDials.Add(-1)
 	cn, err := p.dialConn(p.bgCtx, true)
 	if err != nil {
 		p.release()
 		return
 	}
 	cn.home.Store(&p.shards[p.rr.Add(1)&p.mask])
-	p.putBack(cn)
+	p.putIdle(cn, false)
 }

@@ -45,8 +45,8 @@ func (p *ConnPool) CheckInvariants() error {
 			if cn.prev != prev {
 				return fmt.Errorf("shard %d: broken prev link at position %d", i, n)
 			}
-			if st := cn.tag.State.Load(); st != connstate.Idle {
-				return fmt.Errorf("shard %d: connection in state %d in the idle list", i, st)
+			if st := cn.tag.State(); st != connstate.Idle {
+				return fmt.Errorf("shard %d: %s connection in the idle list", i, st)
 			}
 			if cn.home.Load() != s {
 				return fmt.Errorf("shard %d: idle connection whose home is another shard", i)
@@ -58,6 +58,30 @@ func (p *ConnPool) CheckInvariants() error {
 		if s.tail != prev || n != s.n {
 			return fmt.Errorf("shard %d: count %d, list %d, tail ok %v", i, s.n, n, s.tail == prev)
 		}
+		if s.hasIdle() != (n > 0) {
+			return fmt.Errorf("shard %d: nonEmpty %v with %d idle", i, s.hasIdle(), n)
+		}
+	}
+	return p.waiters.check()
+}
+
+// check verifies the wait list's links, its count and the queued flags.
+func (l *waitlist) check() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	var prev *waiter
+	for w := l.head; w != nil; prev, w = w, w.next {
+		n++
+		if w.prev != prev || !w.queued {
+			return fmt.Errorf("wait list: waiter %d: prev ok %v, queued %v", n, w.prev == prev, w.queued)
+		}
+		if n > l.len() {
+			return fmt.Errorf("wait list: longer than its count %d", l.len())
+		}
+	}
+	if l.tail != prev || n != l.len() {
+		return fmt.Errorf("wait list: count %d, list %d, tail ok %v", l.len(), n, l.tail == prev)
 	}
 	return nil
 }

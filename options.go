@@ -2,44 +2,9 @@ package shardpool
 
 import (
 	"context"
-	"errors"
 	"net"
 	"runtime"
 	"time"
-
-	"github.com/shardpool/shardpool/internal/connstate"
-)
-
-func init() {
-	connstate.Normalize = func(opt any) { opt.(*Options).normalize() }
-}
-
-// Errors returned by the pools of this module. Test for them with errors.Is.
-var (
-	// ErrClosed is returned by every call on a pool after Close, by Gets
-	// that were waiting when Close ran, and by a second Close.
-	ErrClosed = errors.New("shardpool: pool is closed")
-
-	// ErrPoolTimeout is returned by Get when no connection became available
-	// within Options.PoolTimeout.
-	ErrPoolTimeout = errors.New("shardpool: timed out waiting for a connection")
-
-	// ErrNoDialer is returned by Get and NewConn when Options.Dialer is nil.
-	ErrNoDialer = errors.New("shardpool: Options.Dialer is nil")
-
-	// ErrUnknownConn is returned by CloseConn, and reported by Put and Remove
-	// through Options.OnMisuse, for a nil connection or one that another
-	// pool dialed.
-	ErrUnknownConn = errors.New("shardpool: connection is nil or belongs to another pool")
-
-	// ErrNotCheckedOut is reported through Options.OnMisuse when Put or
-	// Remove is given a connection that is idle or already removed, such as
-	// a connection Put twice.
-	ErrNotCheckedOut = errors.New("shardpool: connection is not checked out")
-
-	// ErrDialerPanic wraps the value of a panic in Options.Dialer; the pool
-	// turns the panic into a dial error.
-	ErrDialerPanic = errors.New("shardpool: dialer panicked")
 )
 
 // DefaultPoolTimeout is the PoolTimeout used when Options.PoolTimeout is 0.

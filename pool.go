@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/shardpool/shardpool/internal/bgroup"
@@ -69,30 +68,29 @@ var _ Pooler = (*ConnPool)(nil)
 // Put or Removed afterwards is not closed again.
 type ConnPool struct {
 	// Read on every Get and Put; written rarely.
-	opt      Options
-	shards   []shard
-	mask     uint32 // len(shards)-1; len(shards) is a power of two
-	expires  bool   // IdleTimeout or MaxConnAge is set
-	closed   atomic.Bool
-	waiting  atomic.Int32 // len(waiters); written under waitMu
-	clock    *clock
-	closedCh chan struct{}
-	_        [64]byte // keep the write-often fields below off these lines
+	opt     Options
+	shards  []shard
+	mask    uint32 // len(shards)-1; len(shards) is a power of two
+	exp     expiry // IdleTimeout and MaxConnAge in pool-clock nanoseconds
+	closed  atomic.Bool
+	clock   *clock
+	waiters *waitlist
+	_       [cacheLinePad]byte // keep the write-often fields below off these lines
 
-	// Written when a connection is dialed or closed.
+	// Written when a connection is dialed or closed, or a Get waits.
 	held       atomic.Int32 // PoolSize places taken; see wait.go
-	dialing    atomic.Int32 // background dials for MinIdleConns under way
+	serving    atomic.Int32 // serve rounds asked for; see wait.go
+	dialing    atomic.Int32 // pooled dials under way (Get's and MinIdleConns's)
+	bgDials    atomic.Int32 // MinIdleConns dials under way
 	dialErrors atomic.Uint32
 	lastErr    atomic.Pointer[dialError]
 	probing    atomic.Bool
 	reg        registry
 	stats      slowStats
 
-	waitMu  sync.Mutex
-	waiters waitQueue // guarded by waitMu
-
 	// Background goroutines: the clock, the reaper, the dial-error probe
 	// and MinIdleConns dials. Close cancels bgCtx and waits for them.
+	closedCh chan struct{}
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       bgroup.Group
@@ -111,7 +109,7 @@ func NewConnPool(opt *Options) *ConnPool {
 		p.opt = *opt
 	}
 	p.opt.normalize()
-	p.expires = p.opt.IdleTimeout > 0 || p.opt.MaxConnAge > 0
+	p.exp = expiry{idle: int64(p.opt.IdleTimeout), age: int64(p.opt.MaxConnAge)}
 
 	n := 1
 	for n < runtime.GOMAXPROCS(0) {
@@ -125,8 +123,10 @@ func NewConnPool(opt *Options) *ConnPool {
 	p.minIdlePerShard = (p.opt.MinIdleConns + n - 1) / n
 
 	p.clock = newClock(&p.opt)
+	p.waiters = newWaitlist(p.opt.PoolTimeout, p.clock.exact)
+	p.stats.init()
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
-	if p.expires {
+	if p.exp.on() {
 		p.bg.Go(func() { p.clock.run(p.closedCh) })
 	}
 	if p.opt.IdleTimeout > 0 && p.opt.IdleCheckFrequency > 0 {
@@ -148,9 +148,9 @@ func (p *ConnPool) Get(ctx context.Context) (*Conn, error) {
 		return nil, ErrClosed
 	}
 	s := p.localShard()
-	// While Gets are queued, newcomers queue behind them instead of taking
+	// While Gets are waiting, newcomers queue behind them instead of taking
 	// what a Put just parked: arrival order, no starvation.
-	if p.waiting.Load() == 0 {
+	if p.waiters.len() == 0 {
 		if cn := p.takeIdle(s, s); cn != nil {
 			return cn, nil
 		}
@@ -161,9 +161,12 @@ func (p *ConnPool) Get(ctx context.Context) (*Conn, error) {
 // getSlow is Get when the caller's shard has nothing fresh: take from other
 // shards, dial into a free place, or wait.
 func (p *ConnPool) getSlow(ctx context.Context, home *shard) (*Conn, error) {
-	if p.waiting.Load() == 0 {
+	if p.waiters.len() == 0 {
 		for i := 1; i < len(p.shards); i++ {
 			from := &p.shards[(home.idx+i)&int(p.mask)]
+			if !from.hasIdle() {
+				continue // without locking it: a miss costs no lock per shard
+			}
 			if cn := p.takeIdle(from, home); cn != nil {
 				return cn, nil
 			}
@@ -179,7 +182,7 @@ func (p *ConnPool) getSlow(ctx context.Context, home *shard) (*Conn, error) {
 // stale ones it meets, and makes home its home.
 func (p *ConnPool) takeIdle(from, home *shard) *Conn {
 	for {
-		cn, stale, left := p.pop(from)
+		cn, stale, left := from.pop(p.clock.now.Load(), p.exp, true)
 		if cn == nil {
 			return nil
 		}
@@ -216,21 +219,30 @@ func (p *ConnPool) Put(cn *Conn) {
 		p.Remove(cn, nil)
 		return
 	}
-	if !p.park(cn) {
-		if cn.tag.State.Load() == connstate.Idle {
+	// With Gets waiting and no serve round running, hand cn straight to
+	// the oldest (see wait.go). The state check keeps a second Put on the
+	// path that reports it.
+	if p.waiters.len() != 0 && cn.tag.State() == connstate.CheckedOut &&
+		p.serving.CompareAndSwap(0, 1) {
+		p.putServing(cn)
+		return
+	}
+	p.putIdle(cn, true)
+}
+
+// putIdle parks cn in its home shard and, if Gets are waiting, kicks a serve
+// round. A cn that cannot be parked is reported to OnMisuse if report is set
+// and cn is idle (a second Put); one closed meanwhile is left alone.
+func (p *ConnPool) putIdle(cn *Conn, report bool) {
+	if !cn.home.Load().park(cn, p.clock.now.Load(), p.opt.PoolFIFO, &p.closed) {
+		if report && cn.tag.State() == connstate.Idle {
 			p.misuse(cn, ErrNotCheckedOut)
 		}
 		return
 	}
-	if p.waiting.Load() != 0 {
-		p.serveWaiters(cn.home.Load()) // where cn was just parked
-	}
-}
-
-// putBack parks cn, known to be checked out, and serves waiters.
-func (p *ConnPool) putBack(cn *Conn) {
-	if p.park(cn) && p.waiting.Load() != 0 {
-		p.serveWaiters(cn.home.Load())
+	// Parked first, then the load: wait.go says why no wake-up is lost.
+	if p.waiters.len() != 0 {
+		p.kick()
 	}
 }
 
@@ -244,8 +256,8 @@ func (p *ConnPool) Remove(cn *Conn, reason error) {
 		p.misuse(cn, ErrUnknownConn)
 		return
 	}
-	if !cn.tag.State.CompareAndSwap(connstate.CheckedOut, connstate.Closed) {
-		if cn.tag.State.Load() == connstate.Idle {
+	if !cn.tag.CloseCheckedOut() {
+		if cn.tag.State() == connstate.Idle {
 			p.misuse(cn, ErrNotCheckedOut)
 		}
 		return
@@ -284,10 +296,8 @@ func (p *ConnPool) Len() int { return p.reg.len() }
 func (p *ConnPool) IdleLen() int {
 	n := 0
 	for i := range p.shards {
-		s := &p.shards[i]
-		s.mu.Lock()
-		n += s.n
-		s.mu.Unlock()
+		idle, _ := p.shards[i].counts()
+		n += idle
 	}
 	return n
 }
@@ -323,30 +333,19 @@ func (p *ConnPool) Close() error {
 	}
 	close(p.closedCh)
 	p.bgCancel()
-	p.wakeAll()
+	p.waiters.closeAll()
 
 	// Empty the shards. A Put that locks a shard after this sees closed
-	// set and does not park (see park).
+	// set and does not park (see shard.park).
 	var toClose []*Conn
 	for i := range p.shards {
-		s := &p.shards[i]
-		s.mu.Lock()
-		for cn := s.head; cn != nil; {
-			next := cn.next
-			cn.prev, cn.next = nil, nil
-			if cn.tag.State.Swap(connstate.Closed) == connstate.Idle {
-				toClose = append(toClose, cn)
-			}
-			cn = next
-		}
-		s.head, s.tail, s.n = nil, nil, 0
-		s.mu.Unlock()
+		toClose = p.shards[i].drain(toClose)
 	}
 	// Then every other connection: checked out, or dialed and not yet
 	// parked. A dial that finishes after drain finds the registry closed
 	// and closes its connection itself (dialConn).
 	for _, cn := range p.reg.drain() {
-		if cn.tag.State.Swap(connstate.Closed) != connstate.Closed {
+		if cn.tag.CloseAny() != connstate.Closed {
 			toClose = append(toClose, cn)
 		}
 	}
@@ -365,6 +364,29 @@ func (p *ConnPool) owns(cn *Conn) bool { return cn != nil && cn.tag.Owner == any
 func (p *ConnPool) misuse(cn *Conn, err error) {
 	if p.opt.OnMisuse != nil {
 		p.opt.OnMisuse(cn, err)
+	}
+}
+
+// claim moves cn to Closed from whatever state it is in, unlinking it from
+// its shard if it is idle. It reports whether this call made the move: the
+// caller that gets true, and only that one, closes cn.
+func (p *ConnPool) claim(cn *Conn) bool {
+	for {
+		switch cn.tag.State() {
+		case connstate.Closed:
+			return false
+		case connstate.CheckedOut:
+			if cn.tag.CloseCheckedOut() {
+				return true
+			}
+		case connstate.Idle:
+			// home may change between the load and the shard's lock
+			// (cn taken by a Get on another shard and parked there);
+			// claim re-checks under the lock, and we go round again.
+			if cn.home.Load().claim(cn) {
+				return true
+			}
+		}
 	}
 }
 

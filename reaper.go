@@ -1,15 +1,14 @@
 package shardpool
 
-import (
-	"time"
-
-	"github.com/shardpool/shardpool/internal/connstate"
-)
+import "time"
 
 // The reaper closes idle connections that have gone stale (IdleTimeout or
-// MaxConnAge) so that they do not wait for a Get to meet them. It sweeps one
-// shard at a time, holding only that shard's lock, so Gets and Puts on the
-// other shards go on while it runs.
+// MaxConnAge) so that they do not wait for a Get to meet them.
+//
+// Locking: none of its own. It sweeps one shard at a time through
+// shard.sweep, which holds that shard's lock for at most sweepChunk
+// connections at once, so Gets and Puts go on while it runs, on the other
+// shards and on the one being swept.
 
 // reaper sweeps every frequency until the pool closes.
 func (p *ConnPool) reaper(frequency time.Duration) {
@@ -37,14 +36,14 @@ func (p *ConnPool) ReapStaleConns() (int, error) {
 	if p.closed.Load() {
 		return 0, ErrClosed
 	}
-	if !p.expires {
+	if !p.exp.on() {
 		return 0, nil
 	}
 	p.clock.refresh()
 	n := 0
 	var stale []*Conn
 	for i := range p.shards {
-		stale = p.sweep(&p.shards[i], stale[:0])
+		stale = p.shards[i].sweep(p.clock.now.Load(), p.exp, p.opt.PoolFIFO, stale[:0])
 		for _, cn := range stale {
 			p.discard(cn)
 			p.release()
@@ -55,32 +54,4 @@ func (p *ConnPool) ReapStaleConns() (int, error) {
 		p.checkMinIdleConns()
 	}
 	return n, nil
-}
-
-// sweep claims the stale connections of s and appends them to stale.
-//
-// Within a shard the list is ordered by idleAt (connections are parked at
-// one end with the clock read under the lock, and the clock never goes
-// back), so with IdleTimeout alone the sweep walks from the oldest end and
-// stops at the first fresh connection. MaxConnAge can make any connection
-// stale, so then it walks the whole list.
-func (p *ConnPool) sweep(s *shard, stale []*Conn) []*Conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	oldest, newer := s.tail, func(cn *Conn) *Conn { return cn.prev }
-	if p.opt.PoolFIFO {
-		oldest, newer = s.head, func(cn *Conn) *Conn { return cn.next }
-	}
-	for cn := oldest; cn != nil; {
-		next := newer(cn)
-		if p.isStale(cn) {
-			s.unlink(cn)
-			cn.tag.State.Store(connstate.Closed)
-			stale = append(stale, cn)
-		} else if p.opt.MaxConnAge == 0 {
-			break
-		}
-		cn = next
-	}
-	return stale
 }

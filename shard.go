@@ -2,34 +2,222 @@ package shardpool
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/shardpool/shardpool/internal/connstate"
 )
 
-// A shard holds a share of the pool's idle connections. There is one per P
-// (rounded up to a power of two), and a goroutine uses the shard of the P it
-// runs on, so that on the hot path each core locks a mutex and touches a
-// list that no other core is writing.
+// Shards: the per-P lists of idle connections.
+//
+// Locking: each shard's mu guards its list, its count and its hit counter,
+// and only the methods in this file lock it or touch those fields. A
+// connection's prev, next and idleAt belong to the shard whose list it is
+// in. A shard knows nothing of the pool: callers pass in what it needs (the
+// time, the expiry limits, the pool's closed flag).
 //
 // Invariant, under mu: a connection is in this shard's list if and only if
 // its state is Idle and its home is this shard. Every move into or out of
-// Idle happens under the lock of the connection's home shard.
-type shard struct {
+// Idle happens under the lock of the connection's home shard, and home
+// changes only while the connection is checked out.
+//
+// Order: the list is ordered by the time its connections went idle. Park
+// puts a connection at the head (LIFO) or at the tail (FIFO) and pop takes
+// from the head, so the oldest connection is at the tail under LIFO and at
+// the head under FIFO; sweep walks from that end.
+
+// cacheLinePad is the unit we pad shared structures to: two 64-byte lines,
+// since x86's adjacent-line prefetcher pulls lines in pairs and neighbouring
+// shards are written by different cores.
+const cacheLinePad = 128
+
+// sweepChunk bounds how many connections a sweep looks at per hold of a
+// shard's lock, so that a Get on the shard being swept waits for at most
+// that many steps, never for a whole sweep.
+const sweepChunk = 32
+
+type shardState struct {
 	mu  sync.Mutex
 	idx int // position in ConnPool.shards; read-only
 
 	// Guarded by mu.
-	head, tail *Conn  // idle list; Get takes from head
+	head, tail *Conn
 	n          int    // length of the list
 	hits       uint64 // Gets served from this shard (a Stats counter)
 
-	// Pad to two cache lines: neighbouring shards are written by different
-	// cores, and x86's adjacent-line prefetcher pulls lines in pairs.
-	_ [128 - (unsafe.Sizeof(sync.Mutex{})+2*unsafe.Sizeof(0)+2*unsafe.Sizeof(uintptr(0))+8)%128]byte
+	// nonEmpty is n > 0. It is written under mu, and only when that
+	// changes, so a shard that stays non-empty pays nothing for it; it is
+	// read without mu by scans of other shards (hasIdle), so that a Get
+	// that misses its own shard does not lock every shard to find them
+	// empty.
+	nonEmpty atomic.Bool
 }
 
-// pushFront parks cn as the next connection Get takes (LIFO).
+// A shard holds a share of the pool's idle connections. There is one per P
+// (rounded up to a power of two), and a goroutine uses the shard of the P it
+// runs on, so that on the hot path each core locks a mutex and touches a
+// list that no other core is writing.
+type shard struct {
+	shardState
+	_ [cacheLinePad - unsafe.Sizeof(shardState{})%cacheLinePad]byte
+}
+
+// expiry is when an idle connection is stale: idle for idle nanoseconds, or
+// age nanoseconds old, by the pool clock. Zero turns a limit off.
+type expiry struct{ idle, age int64 }
+
+func (e expiry) on() bool { return e.idle > 0 || e.age > 0 }
+
+// stale reports whether the idle cn is stale at time now.
+func (e expiry) stale(cn *Conn, now int64) bool {
+	return (e.idle > 0 && now-cn.idleAt >= e.idle) || (e.age > 0 && now-cn.bornAt >= e.age)
+}
+
+// hasIdle reports, without locking, whether s had idle connections a moment
+// ago. Scans use it to skip empty shards; see wait.go for why a scan that
+// reads false cannot lose a wake-up.
+func (s *shard) hasIdle() bool { return s.nonEmpty.Load() }
+
+// pop takes the connection at the head of s. A fresh one is checked out for
+// the caller and, if hit is set, counted as a hit of s; a stale one (by
+// exp at now) is claimed for closing (Idle → Closed) and returned with stale
+// set: the caller must discard it. cn is nil when s is empty. left is how
+// many idle connections s has after the pop, so that a caller keeping
+// MinIdleConns need not lock s again to ask.
+func (s *shard) pop(now int64, exp expiry, hit bool) (cn *Conn, stale bool, left int) {
+	s.mu.Lock()
+	cn = s.head
+	if cn == nil {
+		s.mu.Unlock()
+		return nil, false, 0
+	}
+	s.unlink(cn)
+	left = s.n
+	if exp.on() && exp.stale(cn, now) {
+		cn.tag.CloseIdle()
+		s.mu.Unlock()
+		return cn, true, left
+	}
+	cn.tag.Checkout()
+	if hit {
+		s.hits++
+	}
+	s.mu.Unlock()
+	return cn, false, left
+}
+
+// park makes the checked-out cn, whose home is s, idle in s at time now:
+// at the tail if fifo, else at the head. It reports false, and leaves cn
+// alone, when cn is not checked out (a second Put, or a Put racing Remove or
+// Close) or closed is set.
+func (s *shard) park(cn *Conn, now int64, fifo bool, closed *atomic.Bool) bool {
+	s.mu.Lock()
+	// Close sets closed before it drains the shards under their locks, so
+	// a Put that sees closed unset here parks before the shard is drained.
+	if closed.Load() || !cn.tag.Park() {
+		s.mu.Unlock()
+		return false
+	}
+	cn.idleAt = now
+	if fifo {
+		s.pushBack(cn)
+	} else {
+		s.pushFront(cn)
+	}
+	s.mu.Unlock()
+	return true
+}
+
+// claim closes cn (Idle → Closed) and unlinks it if it is idle in s. It
+// reports false when it is not: cn was taken, closed, or parked in another
+// shard between the caller's look at it and the lock.
+func (s *shard) claim(cn *Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cn.tag.State() != connstate.Idle || cn.home.Load() != s {
+		return false
+	}
+	s.unlink(cn)
+	cn.tag.CloseIdle()
+	return true
+}
+
+// drain empties s for Close: every connection in it is moved to Closed and
+// appended to closed, for the caller to close.
+func (s *shard) drain(closed []*Conn) []*Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for cn := s.head; cn != nil; {
+		next := cn.next
+		cn.prev, cn.next = nil, nil
+		cn.tag.CloseIdle()
+		closed = append(closed, cn)
+		cn = next
+	}
+	s.head, s.tail, s.n = nil, nil, 0
+	s.nonEmpty.Store(false)
+	return closed
+}
+
+// counts returns how many connections s holds idle and how many Gets it has
+// served.
+func (s *shard) counts() (idle int, hits uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n, s.hits
+}
+
+// sweep claims the connections of s that are stale by exp at now (Idle →
+// Closed) and appends them to stale. It holds the lock for at most
+// sweepChunk connections at a time.
+//
+// It walks from the oldest end (see Order above). With IdleTimeout alone
+// the first fresh connection ends the sweep, since all after it went idle
+// later. MaxConnAge can make any connection stale, so then it walks the
+// whole list. Between chunks the list may change. If the connection it was
+// to look at next has been taken meanwhile, it starts again from the oldest
+// end, where the connections already looked at are fresh or gone. If that
+// connection was taken and parked again, it is now the newest, and the sweep
+// ends there: what it passes over is left for the next sweep.
+func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) []*Conn {
+	older := func(cn *Conn) *Conn { return cn.prev }
+	if fifo {
+		older = func(cn *Conn) *Conn { return cn.next }
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cn := s.oldest(fifo)
+	for steps := 1; cn != nil; steps++ {
+		next := older(cn)
+		if exp.stale(cn, now) {
+			s.unlink(cn)
+			cn.tag.CloseIdle()
+			stale = append(stale, cn)
+		} else if exp.age == 0 {
+			return stale
+		}
+		cn = next
+		if steps%sweepChunk == 0 {
+			s.mu.Unlock()
+			s.mu.Lock()
+			if cn != nil && (cn.tag.State() != connstate.Idle || cn.home.Load() != s) {
+				cn = s.oldest(fifo)
+			}
+		}
+	}
+	return stale
+}
+
+// oldest returns the connection that has been idle longest. Call with mu
+// held.
+func (s *shard) oldest(fifo bool) *Conn {
+	if fifo {
+		return s.head
+	}
+	return s.tail
+}
+
+// pushFront puts cn at the head. Call with mu held.
 func (s *shard) pushFront(cn *Conn) {
 	cn.prev, cn.next = nil, s.head
 	if s.head != nil {
@@ -38,10 +226,10 @@ func (s *shard) pushFront(cn *Conn) {
 		s.tail = cn
 	}
 	s.head = cn
-	s.n++
+	s.grew()
 }
 
-// pushBack parks cn as the last connection Get takes (FIFO).
+// pushBack puts cn at the tail. Call with mu held.
 func (s *shard) pushBack(cn *Conn) {
 	cn.prev, cn.next = s.tail, nil
 	if s.tail != nil {
@@ -50,10 +238,10 @@ func (s *shard) pushBack(cn *Conn) {
 		s.head = cn
 	}
 	s.tail = cn
-	s.n++
+	s.grew()
 }
 
-// unlink removes cn, which must be in the list.
+// unlink removes cn, which must be in the list. Call with mu held.
 func (s *shard) unlink(cn *Conn) {
 	if cn.prev != nil {
 		cn.prev.next = cn.next
@@ -67,83 +255,14 @@ func (s *shard) unlink(cn *Conn) {
 	}
 	cn.prev, cn.next = nil, nil
 	s.n--
+	if s.n == 0 {
+		s.nonEmpty.Store(false)
+	}
 }
 
-// pop takes the connection at the head of s. A fresh one is claimed for the
-// caller (Idle → CheckedOut) and counted as a hit; a stale one is claimed for
-// closing (Idle → Closed) and returned with stale set, its place in PoolSize
-// still held: the caller must discard it. Both are nil when s is empty.
-// left is how many idle connections s has after the pop, so that a caller
-// keeping MinIdleConns need not lock s again to ask.
-func (p *ConnPool) pop(s *shard) (cn *Conn, stale bool, left int) {
-	s.mu.Lock()
-	cn = s.head
-	if cn == nil {
-		s.mu.Unlock()
-		return nil, false, 0
-	}
-	s.unlink(cn)
-	left = s.n
-	if p.isStale(cn) {
-		cn.tag.State.Store(connstate.Closed)
-		s.mu.Unlock()
-		return cn, true, left
-	}
-	// A plain store is enough: only holders of s.mu move a connection out
-	// of Idle, and we hold it.
-	cn.tag.State.Store(connstate.CheckedOut)
-	s.hits++
-	s.mu.Unlock()
-	return cn, false, left
-}
-
-// park makes the checked-out cn idle in its home shard. It reports false,
-// and leaves cn alone, when cn is not checked out (a second Put, or a Put
-// racing Remove or Close) or the pool is closed.
-func (p *ConnPool) park(cn *Conn) bool {
-	s := cn.home.Load()
-	s.mu.Lock()
-	// Close sets closed before it empties the shards under their locks, so
-	// a Put that sees closed unset here parks before the shard is emptied.
-	if p.closed.Load() || !cn.tag.State.CompareAndSwap(connstate.CheckedOut, connstate.Idle) {
-		s.mu.Unlock()
-		return false
-	}
-	cn.idleAt = p.clock.now.Load()
-	if p.opt.PoolFIFO {
-		s.pushBack(cn)
-	} else {
-		s.pushFront(cn)
-	}
-	s.mu.Unlock()
-	return true
-}
-
-// claim moves cn to Closed from whatever state it is in, unlinking it from
-// its shard if it is idle. It reports whether this call made the move: the
-// caller that gets true, and only that one, closes cn.
-func (p *ConnPool) claim(cn *Conn) bool {
-	for {
-		switch cn.tag.State.Load() {
-		case connstate.Closed:
-			return false
-		case connstate.CheckedOut:
-			if cn.tag.State.CompareAndSwap(connstate.CheckedOut, connstate.Closed) {
-				return true
-			}
-		case connstate.Idle:
-			// home may change between the load and the lock (cn taken by
-			// a Get on another shard and parked there); the re-check under
-			// the lock catches that, and we go round again.
-			s := cn.home.Load()
-			s.mu.Lock()
-			if cn.tag.State.Load() == connstate.Idle && cn.home.Load() == s {
-				s.unlink(cn)
-				cn.tag.State.Store(connstate.Closed)
-				s.mu.Unlock()
-				return true
-			}
-			s.mu.Unlock()
-		}
+func (s *shard) grew() {
+	s.n++
+	if s.n == 1 {
+		s.nonEmpty.Store(true)
 	}
 }

@@ -1,8 +1,9 @@
 package shardpool
 
 import (
-	"sync/atomic"
 	"time"
+
+	"github.com/puzpuzpuz/xsync/v3"
 )
 
 // Stats is a snapshot of a pool's counters. The counters are cumulative
@@ -21,40 +22,56 @@ type Stats struct {
 	// total time finished waits took.
 	WaitCount    uint32
 	WaitDuration time.Duration
+
+	// PendingRequests is how many Gets are waiting now, queued for a
+	// connection or a place to dial into (go-redis v9's name). A Get that
+	// is dialing is not pending. Exact when the pool is quiet.
+	PendingRequests uint32
 }
 
 // slowStats are the counters of the slow paths: a dial, a wait, a stale
-// connection. Hits, the one counter of the hot path, live in the shards
-// (shard.hits) so that counting them writes no memory shared by all cores.
+// connection. Hits of the hot path live in the shards (shard.hits) so that
+// counting them writes no memory shared by all cores.
+//
+// Under saturation every Get waits, so the counters a wait writes are
+// striped (xsync.Counter: one cache line per stripe, a goroutine's stripe
+// chosen by its P), and waiting Gets on different cores do not fight over
+// one line. The others are written once per dial or closed connection.
 type slowStats struct {
-	misses       atomic.Uint32
-	timeouts     atomic.Uint32
-	staleConns   atomic.Uint32
-	waitCount    atomic.Uint32
-	waitDuration atomic.Int64
+	waitCount    *xsync.Counter
+	waitDuration *xsync.Counter // nanoseconds
+	waitHits     *xsync.Counter // Gets served a connection by a hand-off
+	timeouts     *xsync.Counter
+	misses       *xsync.Counter
+	staleConns   *xsync.Counter
+}
+
+func (s *slowStats) init() {
+	for _, c := range []**xsync.Counter{&s.waitCount, &s.waitDuration, &s.waitHits, &s.timeouts, &s.misses, &s.staleConns} {
+		*c = xsync.NewCounter()
+	}
 }
 
 // Stats returns a snapshot of the pool's counters. It locks each shard in
 // turn, so the figures are exact when the pool is quiet and a consistent sum
 // of per-shard snapshots when it is not.
 func (p *ConnPool) Stats() *Stats {
-	var hits uint64
+	hits := uint64(p.stats.waitHits.Value())
 	idle := 0
 	for i := range p.shards {
-		s := &p.shards[i]
-		s.mu.Lock()
-		hits += s.hits
-		idle += s.n
-		s.mu.Unlock()
+		n, h := p.shards[i].counts()
+		idle += n
+		hits += h
 	}
 	return &Stats{
-		Hits:         uint32(hits),
-		Misses:       p.stats.misses.Load(),
-		Timeouts:     p.stats.timeouts.Load(),
-		TotalConns:   uint32(p.Len()),
-		IdleConns:    uint32(idle),
-		StaleConns:   p.stats.staleConns.Load(),
-		WaitCount:    p.stats.waitCount.Load(),
-		WaitDuration: time.Duration(p.stats.waitDuration.Load()),
+		Hits:            uint32(hits),
+		Misses:          uint32(p.stats.misses.Value()),
+		Timeouts:        uint32(p.stats.timeouts.Value()),
+		TotalConns:      uint32(p.Len()),
+		IdleConns:       uint32(idle),
+		StaleConns:      uint32(p.stats.staleConns.Value()),
+		WaitCount:       uint32(p.stats.waitCount.Value()),
+		WaitDuration:    time.Duration(p.stats.waitDuration.Value()),
+		PendingRequests: uint32(p.waiters.len()),
 	}
 }

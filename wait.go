@@ -2,102 +2,69 @@ package shardpool
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
 // The wait path: what Get does when no shard has an idle connection and all
-// PoolSize places are held.
+// PoolSize places are held, and how connections and places reach the Gets
+// that wait.
+//
+// Locking: this file takes no lock of its own. It uses the wait list's
+// methods (waitlist.go), the shards' methods (shard.go), and three atomics:
+// p.held, p.serving and, through p.waiters.len, the wait list's length.
 //
 // Places. p.held counts the pooled connections that exist or are being
 // dialed; it never exceeds PoolSize. A Get that takes an idle connection
 // needs no place, so the counter is written when a connection is dialed or
 // closed, never on the hot path.
 //
-// Waiters. A Get that must wait queues a waiter (FIFO, under waitMu) and
-// sleeps on its channel. A waiter is served exactly once, under waitMu, by
-// being dequeued and sent either a connection taken from a shard, nil
-// (a place to dial into), or poolClosed (from Close). Whoever makes a
-// connection or place available (Put, Remove, a failed dial, the reaper)
-// calls serveWaiters when p.waiting is non-zero; the waiter itself calls it
-// once right after queueing.
+// Waiters. A Get that must wait queues a waiter and sleeps on its channel.
+// A waiter is dequeued once, by whoever then sends it its one value: a
+// connection, nil (a place to dial into), poolTimedOut or poolClosed.
 //
-// Lost wake-ups. The race to close is a Put (or place release) that sees no
-// waiters while a Get queues after finding nothing. Put parks its connection
-// under the shard lock and then loads p.waiting; a Get increments p.waiting
-// under waitMu and then scans every shard (serveWaitersLocked), locking
-// each. If the Get's scan of that shard comes after Put's park, the scan
-// finds the connection; if it comes before, the Get's increment happens
-// before Put's load (through the shard lock), so Put sees a waiter and
-// serves it. Releasing a place is the same argument with the atomic p.held
-// in place of the shard. Fast-path Gets defer to queued waiters (they skip
-// their shard while p.waiting != 0), so a waiter is not starved by callers
-// that arrived after it.
-
-// A waiter is one Get waiting for a connection.
-type waiter struct {
-	// ch receives the connection, or nil for a place to dial into. It has
-	// room for one value and is sent to at most once per queueing, under
-	// waitMu, by whoever dequeues the waiter.
-	ch         chan *Conn
-	prev, next *waiter // guarded by waitMu
-	queued     bool    // guarded by waitMu
-
-	// timer bounds the wait by PoolTimeout. It lives with the pooled
-	// waiter so that a wait does not allocate a timer; it is stopped and
-	// drained before the waiter goes back to waiterPool.
-	timer *time.Timer
-}
-
-// startTimer arms w.timer for d and returns its channel.
-func (w *waiter) startTimer(d time.Duration) <-chan time.Time {
-	if w.timer == nil {
-		w.timer = time.NewTimer(d)
-	} else {
-		w.timer.Reset(d)
-	}
-	return w.timer.C
-}
-
-// stopTimer disarms w.timer. The drain matters for programs built with Go
-// before 1.23 timer semantics, where a fired timer keeps its value in C.
-func (w *waiter) stopTimer() {
-	if w.timer != nil && !w.timer.Stop() {
-		select {
-		case <-w.timer.C:
-		default:
-		}
-	}
-}
-
-var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan *Conn, 1)} }}
-
-// waitQueue is a FIFO of waiters, guarded by ConnPool.waitMu.
-type waitQueue struct{ head, tail *waiter }
-
-func (q *waitQueue) push(w *waiter) {
-	w.prev, w.next, w.queued = q.tail, nil, true
-	if q.tail != nil {
-		q.tail.next = w
-	} else {
-		q.head = w
-	}
-	q.tail = w
-}
-
-func (q *waitQueue) remove(w *waiter) {
-	if w.prev != nil {
-		w.prev.next = w.next
-	} else {
-		q.head = w.next
-	}
-	if w.next != nil {
-		w.next.prev = w.prev
-	} else {
-		q.tail = w.prev
-	}
-	w.prev, w.next, w.queued = nil, nil, false
-}
+// Serving. Waiters are served by serve rounds. A round takes idle
+// connections from the shards, or free places, and hands them to waiters,
+// oldest first, until it runs out of one or the other. At most one
+// goroutine serves at a time, the one whose increment took p.serving from 0:
+// a goroutine that wants a round (kick) increments p.serving, and if a
+// server is active it returns at once, leaving its increment for the server
+// to see. The server loads p.serving, runs a round, and subtracts what it
+// loaded; if the result is not 0, a kick came during the round, and it runs
+// another. So a Put that finds waiters never blocks on a lock that another
+// Put holds: it parks its connection in its own shard and kicks (or, when no
+// round is running, becomes the server and hands its connection straight to
+// the oldest waiter, see Put). Only waiters, the timer and the server take
+// the wait list's lock, each for a few pointer moves.
+//
+// Lost wake-ups. The race to close is a connection parked (or a place freed)
+// by a caller that sees no waiter, while a Get queues after it found
+// nothing. Every such caller parks first and then loads the wait list's
+// length (a seq-cst atomic); a Get that queues increments that length and,
+// if it went from 0 to 1 (the first waiter of a spell), kicks, which starts
+// a round after its increment. Take a connection C parked in shard S:
+//   - If the Putter's load sees a waiter, it kicks: a round starts after
+//     C was parked and finds C, unless someone took C first.
+//   - If the load sees none, it precedes the first waiter's increment in
+//     the order of seq-cst atomics, so C's park happens before that
+//     waiter's round. The round reads S's nonEmpty flag (written under S's
+//     lock when the list's length leaves or reaches 0) and finds it set, or
+//     sees it cleared by a later pop that took C.
+//   - A round ends either when no waiter is left, so that the next Get to
+//     queue is the first of a new spell and kicks; or when every shard was
+//     found empty and no place was free, after the waiters it served were
+//     queued, so that any connection parked since came from a Putter whose
+//     load saw those waiters and who kicked.
+//
+// A Get that queues behind others does not scan the shards: by the above,
+// every connection parked while the list was not empty has a round coming.
+// Freeing a place is the same argument with p.held in place of a shard.
+// Fast-path Gets defer to waiters (they skip the shards while the list is
+// not empty), so a waiter is not starved by callers that arrived after it.
+//
+// Giving up. A Get whose context ends removes its waiter from the list
+// (O(1), the list is doubly linked). If the waiter was dequeued meanwhile,
+// its value is on its way; the Get receives it and gives a connection or a
+// place back, as if the Get had never happened.
 
 // tryAcquire takes one of the PoolSize places, if one is free.
 func (p *ConnPool) tryAcquire() bool {
@@ -112,70 +79,117 @@ func (p *ConnPool) tryAcquire() bool {
 	}
 }
 
-// release frees a place and hands it on to a waiter, if any.
+// release frees a place and, if Gets are waiting, sees that they are served.
 func (p *ConnPool) release() {
 	p.held.Add(-1)
-	if p.waiting.Load() != 0 {
-		p.serveWaiters(nil)
+	if p.waiters.len() != 0 {
+		p.kick()
 	}
 }
 
-// serveWaiters gives waiting Gets, oldest first, the idle connections and
-// free places there are, looking first in shard start (nil: the first).
-func (p *ConnPool) serveWaiters(start *shard) {
-	p.waitMu.Lock()
-	stale := p.serveWaitersLocked(start)
-	p.waitMu.Unlock()
-	p.discardAll(stale)
+// kick makes sure a serve round starts after this call: it runs rounds
+// itself, or leaves its increment of p.serving for the active server.
+func (p *ConnPool) kick() {
+	if p.serving.Add(1) == 1 {
+		p.serveLoop()
+	}
 }
 
-// serveWaitersLocked serves waiters while there are connections or places
-// for them, scanning the shards from start (nil: the first). Stale
-// connections it meets are claimed and returned for the caller to discard
-// outside waitMu; their places go straight to waiters, so the caller must
-// not release them. Call with waitMu held.
-func (p *ConnPool) serveWaitersLocked(start *shard) (stale []*Conn) {
-	i := 0
-	if start != nil {
-		i = start.idx
+// serveLoop runs rounds while kicks keep coming. The caller is the server:
+// its increment took p.serving from 0.
+func (p *ConnPool) serveLoop() {
+	for {
+		seen := p.serving.Load()
+		p.serveRound()
+		if p.serving.Add(-seen) == 0 {
+			return
+		}
 	}
-	scanned := 0 // shards found empty; each is looked at until then
-	for p.waiters.head != nil {
+}
+
+// serveRound serves waiters, oldest first, with idle connections from the
+// shards and then with free places, until it runs out of waiters or of
+// both. Call only as the server.
+func (p *ConnPool) serveRound() {
+	start := int(p.rr.Add(1)) // rotate, so that no shard is drained first
+	empty := 0                // shards found empty; each is looked at until then
+	for p.waiters.len() != 0 {
 		var cn *Conn
-		gotStale := false
-		for scanned < len(p.shards) {
-			c, isStale, _ := p.pop(&p.shards[(i+scanned)&int(p.mask)])
-			if c == nil {
-				scanned++
+		found := false
+		for empty < len(p.shards) {
+			s := &p.shards[(start+empty)&int(p.mask)]
+			if !s.hasIdle() {
+				empty++
 				continue
 			}
-			if isStale {
-				stale, gotStale = append(stale, c), true
+			c, stale, _ := s.pop(p.clock.now.Load(), p.exp, false)
+			if c == nil {
+				empty++
+				continue
+			}
+			if stale {
+				p.discard(c) // its place goes to the waiter
 			} else {
 				cn = c
 			}
+			found = true
 			break
 		}
-		switch {
-		case cn != nil:
-			p.handTo(cn)
-		case gotStale:
-			p.handTo(nil) // the stale connection's place
-		case p.tryAcquire():
-			p.handTo(nil)
-		default:
-			return stale
+		if !found && !p.tryAcquire() {
+			return
+		}
+		if !p.handTo(cn) {
+			p.giveBack(cn)
+			return
 		}
 	}
-	return stale
 }
 
-// handTo dequeues the oldest waiter and sends it cn (nil: a place).
-func (p *ConnPool) handTo(cn *Conn) {
-	w := p.waiters.head
-	p.waiters.remove(w)
-	p.waiting.Add(-1)
+// handTo sends cn (nil: a place) to the oldest waiter. It reports false
+// when no Get is waiting any more.
+func (p *ConnPool) handTo(cn *Conn) bool {
+	w := p.waiters.dequeue()
+	if w == nil {
+		return false
+	}
 	w.ch <- cn // never blocks: room for one, one send per queueing
+	return true
+}
+
+// giveBack returns a connection (or, for nil, a place) that a server or a
+// Get that gave up holds but cannot use. A connection goes back to its
+// home shard, a place back to the count; either is then served to waiters
+// as any other.
+func (p *ConnPool) giveBack(cn *Conn) {
+	if cn == nil {
+		p.release()
+		return
+	}
+	p.putIdle(cn, false)
+}
+
+// putServing is Put when Gets are waiting and no round is running: the
+// caller became the server (it took p.serving from 0 to 1), and hands cn,
+// checked out, straight to the oldest waiter instead of parking it and
+// popping it again. Then it runs the rounds kicks asked for meanwhile.
+func (p *ConnPool) putServing(cn *Conn) {
+	switch {
+	case p.exp.age > 0 && p.clock.now.Load()-cn.bornAt >= p.exp.age:
+		// Too old to hand on; what a pop would have found. Its place
+		// goes to the waiter instead, unless Filter or Close claimed cn
+		// first and freed its place themselves.
+		if cn.tag.CloseCheckedOut() {
+			p.discard(cn)
+			if !p.handTo(nil) {
+				p.held.Add(-1) // no waiter left: see the end of serveRound
+			}
+		}
+	case !p.handTo(cn):
+		p.putIdle(cn, false)
+	}
+	if p.serving.Add(-1) != 0 {
+		p.serveLoop()
+	}
 }
 
 // wait queues the caller and waits for a connection, a place, ctx, the pool
@@ -184,100 +198,55 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	start := time.Now()
 	w := waiterPool.Get().(*waiter)
-
-	p.waitMu.Lock()
-	if p.closed.Load() {
-		// Close has woken the queue already (wakeAll); do not join it.
-		p.waitMu.Unlock()
+	start := p.clock.exact()
+	first, ok := p.waiters.enqueue(w, start)
+	if !ok {
 		waiterPool.Put(w)
 		return nil, ErrClosed
 	}
-	p.waiters.push(w)
-	p.waiting.Add(1)
-	stale := p.serveWaitersLocked(home)
-	p.waitMu.Unlock()
-	p.discardAll(stale)
-
 	p.stats.waitCount.Add(1)
-	var timeout <-chan time.Time
-	if p.opt.PoolTimeout > 0 {
-		timeout = w.startTimer(p.opt.PoolTimeout)
+	if first {
+		p.kick()
 	}
 
 	// No case for Close: a select locks every channel it waits on, and a
 	// channel shared by all waiters would be a pool-wide lock on the wait
-	// path. Close wakes waiters through their own channels instead.
+	// path. Close, like the timer, sends to each waiter's own channel.
+	var cn *Conn
+	served := true // w was dequeued, so a value was sent to it
 	var err error
-	select {
-	case cn := <-w.ch:
-		w.stopTimer()
-		p.stats.waitDuration.Add(int64(time.Since(start)))
-		waiterPool.Put(w)
-		switch cn {
-		case nil:
-			return p.dialPooled(ctx, home)
-		case poolClosed:
-			return nil, ErrClosed
+	if done := ctx.Done(); done == nil {
+		cn = <-w.ch
+	} else {
+		select {
+		case cn = <-w.ch:
+		case <-done:
+			err = ctx.Err()
+			if served = !p.waiters.remove(w); served {
+				cn = <-w.ch // dequeued meanwhile: its value is on the way
+			}
 		}
-		cn.home.Store(home)
-		return cn, nil
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-timeout:
-		p.stats.timeouts.Add(1)
-		err = ErrPoolTimeout
 	}
-	w.stopTimer()
-	p.stats.waitDuration.Add(int64(time.Since(start)))
-	p.abandon(w)
-	return nil, err
-}
-
-// discardAll discards stale connections whose places went to waiters.
-func (p *ConnPool) discardAll(stale []*Conn) {
-	for _, cn := range stale {
-		p.discard(cn)
-	}
-}
-
-// poolClosed is what Close sends waiters instead of a connection.
-var poolClosed = new(Conn)
-
-// wakeAll tells every waiter that the pool is closed. Close calls it after
-// setting closed, so no waiter joins the queue afterwards (see wait).
-func (p *ConnPool) wakeAll() {
-	p.waitMu.Lock()
-	defer p.waitMu.Unlock()
-	for p.waiters.head != nil {
-		p.handTo(poolClosed)
-	}
-}
-
-// abandon takes w out of the queue after its Get gave up. If w was served
-// in the meantime, what it was given goes back to the pool, as if the Get
-// had never happened.
-func (p *ConnPool) abandon(w *waiter) {
-	p.waitMu.Lock()
-	if w.queued {
-		p.waiters.remove(w)
-		p.waiting.Add(-1)
-		p.waitMu.Unlock()
-		waiterPool.Put(w)
-		return
-	}
-	p.waitMu.Unlock()
-
-	// Served before we took waitMu; the send happened under it, so the
-	// value is in the channel now.
-	cn := <-w.ch
 	waiterPool.Put(w)
-	switch cn {
-	case nil:
-		p.release()
-	case poolClosed:
-	default:
-		p.putBack(cn)
+	waited := time.Duration(p.clock.exact() - start)
+	p.stats.waitDuration.Add(int64(waited))
+
+	switch {
+	case cn == poolClosed:
+		return nil, ErrClosed
+	case cn == poolTimedOut:
+		p.stats.timeouts.Inc()
+		return nil, p.timeoutError(waited)
+	case err != nil:
+		if served {
+			p.giveBack(cn) // served too late: as if the Get had never been
+		}
+		return nil, err
+	case cn == nil:
+		return p.dialPooled(ctx, home)
 	}
+	p.stats.waitHits.Inc()
+	cn.home.Store(home)
+	return cn, nil
 }

@@ -122,12 +122,13 @@ func (p *ConnPool) addIdleConn() {
 		return
 	}
 	// It is not allowed to add new connections to the closed pool.
+	t := tag(cn)
 	if p.closed() {
-		tag(cn).State.Store(connstate.Closed)
+		t.CloseAny()
 		_ = p.closeConn(cn)
 		return
 	}
-	tag(cn).State.Store(connstate.Idle)
+	t.Park()
 	if p.opt.IdleTimeout > 0 {
 		cn.SetUsedAt(p.now())
 	}
@@ -149,8 +150,9 @@ func (p *ConnPool) newConn(ctx context.Context, pooled bool) (*shardpool.Conn, e
 	p.connsMu.Lock()
 	defer p.connsMu.Unlock()
 
+	t := tag(cn)
 	if p.closed() {
-		tag(cn).State.Store(connstate.Closed)
+		t.CloseAny()
 		_ = p.closeConn(cn)
 		return nil, shardpool.ErrClosed
 	}
@@ -159,7 +161,7 @@ func (p *ConnPool) newConn(ctx context.Context, pooled bool) (*shardpool.Conn, e
 	if pooled {
 		// If the pool is full, remove the connection on its next Put.
 		if p.poolSize >= p.opt.PoolSize {
-			tag(cn).Pooled = false
+			t.Pooled = false
 		} else {
 			p.poolSize++
 		}
@@ -265,18 +267,19 @@ func (p *ConnPool) Get(ctx context.Context) (*shardpool.Conn, error) {
 		if cn == nil {
 			break
 		}
+		t := tag(cn)
 
 		if p.isStaleConn(cn) {
 			// Close may have claimed it since popIdle.
-			if tag(cn).State.CompareAndSwap(connstate.CheckedOut, connstate.Closed) {
+			if t.CloseCheckedOut() {
 				atomic.AddUint32(&p.stats.StaleConns, 1)
-				p.closeClaimed(cn)
+				p.closeClaimed(cn, t)
 			}
 			continue
 		}
 
 		atomic.AddUint32(&p.stats.Hits, 1)
-		tag(cn).Turn.Store(true)
+		t.Turn.Store(true)
 		return cn, nil
 	}
 
@@ -355,26 +358,26 @@ func (p *ConnPool) popIdle() *shardpool.Conn {
 	}
 	p.idleConnsLen--
 	p.checkMinIdleConns()
-	tag(cn).State.Store(connstate.CheckedOut)
+	tag(cn).Checkout()
 	return cn
 }
 
 // Put returns a connection to the pool. v8: no checks for bad input.
 func (p *ConnPool) Put(cn *shardpool.Conn) {
-	if !p.owns(cn) {
+	t := p.tagOf(cn)
+	if t == nil {
 		p.misuse(cn, shardpool.ErrUnknownConn)
 		return
 	}
-	t := tag(cn)
 	if !t.Pooled {
 		p.Remove(cn, nil)
 		return
 	}
 
 	p.connsMu.Lock()
-	if !t.State.CompareAndSwap(connstate.CheckedOut, connstate.Idle) {
+	if !t.Park() {
 		p.connsMu.Unlock()
-		p.refused(cn)
+		p.refused(cn, t)
 		return
 	}
 	// Take the turn flag before cn becomes visible as idle: once it is in
@@ -393,55 +396,57 @@ func (p *ConnPool) Put(cn *shardpool.Conn) {
 
 // Remove removes and closes the connection from the pool.
 func (p *ConnPool) Remove(cn *shardpool.Conn, reason error) {
-	if !p.owns(cn) {
+	t := p.tagOf(cn)
+	if t == nil {
 		p.misuse(cn, shardpool.ErrUnknownConn)
 		return
 	}
-	if !tag(cn).State.CompareAndSwap(connstate.CheckedOut, connstate.Closed) {
-		p.refused(cn)
+	if !t.CloseCheckedOut() {
+		p.refused(cn, t)
 		return
 	}
-	p.removeConnWithLock(cn)
-	p.returnTurn(cn)
+	p.removeConnWithLock(cn, t)
+	p.returnTurn(t)
 	_ = p.closeConn(cn)
 }
 
 // refused handles a Put or Remove of a connection that is not checked out:
 // still give back the turn its Get took if it was closed under its holder
 // (Filter, CloseConn), and report a second Put.
-func (p *ConnPool) refused(cn *shardpool.Conn) {
-	p.returnTurn(cn)
-	if tag(cn).State.Load() == connstate.Idle {
+func (p *ConnPool) refused(cn *shardpool.Conn, t *connstate.Tag) {
+	p.returnTurn(t)
+	if t.State() == connstate.Idle {
 		p.misuse(cn, shardpool.ErrNotCheckedOut)
 	}
 }
 
-// returnTurn frees the turn cn's Get took, once.
-func (p *ConnPool) returnTurn(cn *shardpool.Conn) {
-	if tag(cn).Turn.Swap(false) {
+// returnTurn frees the turn the Get of t's connection took, once.
+func (p *ConnPool) returnTurn(t *connstate.Tag) {
+	if t.Turn.Swap(false) {
 		p.freeTurn()
 	}
 }
 
 // CloseConn closes cn, checked out or idle, and forgets it.
 func (p *ConnPool) CloseConn(cn *shardpool.Conn) error {
-	if !p.owns(cn) {
+	t := p.tagOf(cn)
+	if t == nil {
 		return shardpool.ErrUnknownConn
 	}
-	t := tag(cn)
 	p.connsMu.Lock()
-	switch t.State.Load() {
+	// A swap, not a load and a store: Remove claims a checked-out
+	// connection without connsMu, and only one of us may close it.
+	switch t.CloseAny() {
 	case connstate.Closed:
 		p.connsMu.Unlock()
-		p.returnTurn(cn) // closed under its holder by Filter or Close
+		p.returnTurn(t) // closed under its holder by Filter, Remove or Close
 		return nil
 	case connstate.Idle:
 		p.removeIdle(cn)
 	}
-	t.State.Store(connstate.Closed)
-	p.removeConn(cn)
+	p.removeConn(cn, t)
 	p.connsMu.Unlock()
-	p.returnTurn(cn)
+	p.returnTurn(t)
 	return p.closeConn(cn)
 }
 
@@ -457,23 +462,23 @@ func (p *ConnPool) removeIdle(cn *shardpool.Conn) {
 }
 
 // closeClaimed forgets and closes a connection already marked Closed.
-func (p *ConnPool) closeClaimed(cn *shardpool.Conn) {
-	p.removeConnWithLock(cn)
+func (p *ConnPool) closeClaimed(cn *shardpool.Conn, t *connstate.Tag) {
+	p.removeConnWithLock(cn, t)
 	_ = p.closeConn(cn)
 }
 
-func (p *ConnPool) removeConnWithLock(cn *shardpool.Conn) {
+func (p *ConnPool) removeConnWithLock(cn *shardpool.Conn, t *connstate.Tag) {
 	p.connsMu.Lock()
-	p.removeConn(cn)
+	p.removeConn(cn, t)
 	p.connsMu.Unlock()
 }
 
-// removeConn forgets cn. Call with connsMu held.
-func (p *ConnPool) removeConn(cn *shardpool.Conn) {
+// removeConn forgets cn, whose tag is t. Call with connsMu held.
+func (p *ConnPool) removeConn(cn *shardpool.Conn, t *connstate.Tag) {
 	for i, c := range p.conns {
 		if c == cn {
 			p.conns = append(p.conns[:i], p.conns[i+1:]...)
-			if tag(cn).Pooled {
+			if t.Pooled {
 				p.poolSize--
 				p.checkMinIdleConns()
 			}
@@ -547,13 +552,14 @@ func (p *ConnPool) Filter(fn func(*shardpool.Conn) bool) error {
 	for _, cn := range victims {
 		// A connection being removed (claimed by Remove, not yet out of
 		// conns) is its remover's to close.
-		switch tag(cn).State.Swap(connstate.Closed) {
+		t := tag(cn)
+		switch t.CloseAny() {
 		case connstate.Closed:
 			continue
 		case connstate.Idle:
 			p.removeIdle(cn)
 		}
-		p.removeConn(cn)
+		p.removeConn(cn, t)
 		claimed = append(claimed, cn)
 	}
 	victims = claimed
@@ -577,7 +583,7 @@ func (p *ConnPool) Close() error {
 	var errs []error
 	p.connsMu.Lock()
 	for _, cn := range p.conns {
-		if tag(cn).State.Swap(connstate.Closed) != connstate.Closed {
+		if tag(cn).CloseAny() != connstate.Closed {
 			errs = append(errs, p.closeConn(cn))
 		}
 	}
@@ -622,7 +628,7 @@ func (p *ConnPool) ReapStaleConns() (int, error) {
 	idle := p.idleConns[:0]
 	for _, cn := range p.idleConns {
 		if p.isStaleConn(cn) {
-			tag(cn).State.Store(connstate.Closed)
+			tag(cn).CloseIdle()
 			stale = append(stale, cn)
 		} else {
 			idle = append(idle, cn)
@@ -632,7 +638,7 @@ func (p *ConnPool) ReapStaleConns() (int, error) {
 	p.idleConns = idle
 	p.idleConnsLen -= len(stale)
 	for _, cn := range stale {
-		p.removeConn(cn)
+		p.removeConn(cn, tag(cn))
 	}
 	p.connsMu.Unlock()
 
@@ -659,8 +665,16 @@ func (p *ConnPool) isStaleConn(cn *shardpool.Conn) bool {
 	return false
 }
 
-func (p *ConnPool) owns(cn *shardpool.Conn) bool {
-	return cn != nil && tag(cn).Owner == any(p)
+// tagOf returns cn's tag if cn is a connection of this pool, and nil
+// otherwise. Each call fetches the tag once and passes it on.
+func (p *ConnPool) tagOf(cn *shardpool.Conn) *connstate.Tag {
+	if cn == nil {
+		return nil
+	}
+	if t := tag(cn); t.Owner == any(p) {
+		return t
+	}
+	return nil
 }
 
 func (p *ConnPool) misuse(cn *shardpool.Conn, err error) {
