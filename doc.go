@@ -4,31 +4,44 @@
 // Pooler interface, its Options, Filter and Stats), so code written against
 // that pool moves over with its imports changed.
 //
+// # Contract
+//
+//   - Bound. At most PoolSize pooled connections are open at once, counting
+//     those being dialed. A connection closed while checked out (by Filter
+//     or CloseConn) frees its place at once. NewConn's connections are the
+//     caller's, outside the bound.
+//   - Exclusive use. Get hands a connection to one caller at a time, and
+//     Put(cn) synchronizes before the Get that hands cn to the next caller.
+//   - Waiting. A Get that finds no idle connection and no free place waits,
+//     and waiting Gets are served in arrival order: a Get that arrives
+//     later does not take a connection while an earlier one waits. A wait
+//     ends with a connection, ErrPoolTimeout (as a *PoolTimeoutError that
+//     describes the pool) after PoolTimeout, ctx.Err(), or ErrClosed.
+//   - No lost wake-ups. While a Get waits, no connection stays idle and no
+//     place stays free for longer than it takes to hand it over.
+//   - Closing. Every connection is closed exactly once, whoever closes it
+//     (Remove, CloseConn, Filter, the reaper, a Get that meets a stale one,
+//     Close), and Options.OnClose is called once for it.
+//   - Bad input (nil, another pool's connection, a second Put) never
+//     panics, leaks or closes twice; see Put and Options.OnMisuse.
+//
 // # Design
 //
-// Shards. Idle connections live in per-P shards, one small mutex-guarded
-// list per P (shard.go). Get takes from the shard of the P it runs on and
-// Put returns a connection to the shard it was taken for, so the hot path
-// (an idle connection in the caller's shard) locks a mutex no other core
-// uses, writes nothing shared by all cores, reads no clock and allocates
-// nothing. A Get whose shard is empty takes from the other shards.
+// Idle connections live in per-P shards, so the hot path (an idle
+// connection in the caller's shard) locks a mutex no other core uses,
+// writes nothing shared by all cores, reads no clock and allocates nothing.
+// A counter of places bounds the connections; Gets that must wait queue in
+// one list and are handed connections and places directly. Each file states
+// its mechanism and its locking rule at its top:
 //
-// The bound. A counter of places (wait.go) bounds the connections the pool
-// holds to PoolSize, and so the ones checked out. It changes when a
-// connection is dialed or closed, never on a Get or Put of an idle one.
-//
-// The hand-off. A Get that finds no idle connection and no free place
-// queues and sleeps. Put, Remove and every other event that frees a
-// connection or a place serve the queue oldest first, handing over the
-// connection or the place directly. wait.go explains why no wake-up is lost.
-//
-// Lifecycle. Each connection is checked out, idle, or closed; every move to
-// closed is a compare-and-swap, so exactly one party closes a connection.
-// A registry of all connections (registry.go) lets Close and Filter reach
-// the checked-out ones too. The reaper (reaper.go) sweeps one shard at a
-// time; staleness is judged by a coarse clock (clock.go). After PoolSize
-// consecutive dial errors the pool fails fast and one probe dials once a
-// second until the server is back (dial.go).
+//   - shard.go: the shards and the invariant that ties a connection's state
+//     to its place in a shard's list.
+//   - wait.go, waitlist.go: the bound, the wait list, the hand-off, and why
+//     no wake-up is lost.
+//   - internal/connstate: a connection's states and the moves between them.
+//   - registry.go: every connection, for Close and Filter.
+//   - dial.go: dialing, the dial-error breaker, MinIdleConns.
+//   - reaper.go, clock.go: stale connections and the coarse clock.
 //
 // Package baseline holds the design this one replaces, go-redis v8's
 // slice-plus-mutex pool, over the same Conn and Options; the tests hold

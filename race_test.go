@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,13 +30,24 @@ type invariantChecker interface{ CheckInvariants() error }
 // long PoolTimeout it shows up as a timeout: once every goroutine waits,
 // nobody is left to Put. Many goroutines keep the queue long; a few more
 // than PoolSize keep it often empty, which is when the race between a Put
-// that sees no waiter and a Get about to queue can strike.
+// that sees no waiter and a Get about to queue can strike. Each case runs
+// at the machine's GOMAXPROCS and at 8: more Ps than cores preempt
+// goroutines at more points, which is how a Put that parks while a serve
+// round is ending (and must ask for another) gets caught.
 func TestNoLostWakeups(t *testing.T) {
 	forEachKind(t, func(t *testing.T, mk func(*shardpool.Options) pool) {
-		for _, tc := range []struct{ size, goroutines, rounds int }{
-			{1, 64, 300}, {4, 64, 300}, {1, 2, 20000}, {1, 3, 10000}, {4, 6, 10000},
+		for _, tc := range []struct{ procs, size, goroutines, rounds int }{
+			{0, 1, 64, 300}, {0, 4, 64, 300}, {0, 1, 2, 20000}, {0, 1, 3, 10000}, {0, 4, 6, 10000},
+			{8, 1, 64, 300}, {8, 4, 64, 300}, {8, 1, 3, 10000}, {8, 4, 6, 10000},
 		} {
-			t.Run(fmt.Sprintf("size=%d/goroutines=%d", tc.size, tc.goroutines), func(t *testing.T) {
+			name := fmt.Sprintf("size=%d/goroutines=%d", tc.size, tc.goroutines)
+			if tc.procs != 0 {
+				name += fmt.Sprintf("/procs=%d", tc.procs)
+			}
+			t.Run(name, func(t *testing.T) {
+				if tc.procs != 0 {
+					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(tc.procs))
+				}
 				e := newEnv(t, mk, shardpool.Options{PoolSize: tc.size, PoolTimeout: 10 * time.Second})
 				var wg sync.WaitGroup
 				for g := 0; g < tc.goroutines; g++ {

@@ -12,8 +12,9 @@ import (
 // Locking: mu guards the list, the links and queued flag of every waiter in
 // it, closed and armed; only the methods in this file take it. n mirrors
 // the list's length: written under mu, read anywhere without it. Each
-// method holds mu for a few pointer moves, never while it sends to a waiter
-// that it has not just dequeued, and never around a call out of this file.
+// method holds mu for a few pointer moves and calls nothing outside this
+// file; closeAll and expire also send, under mu, to the waiters they
+// dequeue (such a send never blocks, see waiter.ch).
 //
 // One timer, not one per waiter: every waiter waits at most PoolTimeout
 // from the time it was queued, and the list is in queueing order, so the

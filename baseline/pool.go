@@ -46,7 +46,8 @@ type ConnPool struct {
 	poolSize     int               // pooled connections; guarded by connsMu
 	idleConnsLen int               // guarded by connsMu
 
-	stats shardpool.Stats // Hits, Misses, Timeouts, StaleConns: atomic
+	stats   shardpool.Stats // Hits, Misses, Timeouts, StaleConns: atomic
+	pending atomic.Int32    // Gets blocked in waitTurn (Stats.PendingRequests)
 
 	_closed  uint32 // atomic
 	closedCh chan struct{}
@@ -315,7 +316,11 @@ func (p *ConnPool) waitTurn(ctx context.Context) error {
 		timeout = timer.C
 	}
 	atomic.AddUint32(&p.stats.WaitCount, 1)
-	defer func() { p.addWaitDuration(time.Since(start)) }()
+	p.pending.Add(1)
+	defer func() {
+		p.pending.Add(-1)
+		p.addWaitDuration(time.Since(start))
+	}()
 
 	select {
 	case p.queue <- struct{}{}:
@@ -524,6 +529,8 @@ func (p *ConnPool) Stats() *shardpool.Stats {
 
 		WaitCount:    atomic.LoadUint32(&p.stats.WaitCount),
 		WaitDuration: time.Duration(atomic.LoadInt64((*int64)(&p.stats.WaitDuration))),
+
+		PendingRequests: uint32(p.pending.Load()),
 	}
 }
 
