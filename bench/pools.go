@@ -43,7 +43,9 @@ type Contender struct {
 	// Name is the value of the pool= key in benchmark names.
 	Name string
 	// Peer is false for a contender that is not a real alternative (the
-	// sync.Pool lower bound).
+	// sync.Pool lower bound). channel-untimed is a peer here (a real,
+	// bounded pool), but the report leaves it out of its "best peer",
+	// since it skips the price of bounding a wait that the others pay.
 	Peer bool
 	// Bounded is false for a contender that does not bound its
 	// connections, so scenarios about waiting do not apply to it.
@@ -57,18 +59,27 @@ const (
 	NameShardpool = "shardpool"
 	NameBaseline  = "baseline"
 	NamePuddle    = "puddle"
-	NameChannel   = "channel"
-	NameSyncPool  = "syncpool"
+	// NameChannel is the channel pool with its waits bounded by
+	// poolTimeout, like shardpool's and the baseline's.
+	NameChannel = "channel"
+	// NameChannelUntimed is the channel pool without a wait timer: a lower
+	// bound for waits, not a like-for-like peer (see channelPool).
+	NameChannelUntimed = "channel-untimed"
+	NameSyncPool       = "syncpool"
 )
 
 // Contenders returns every pool under test: shardpool, the baseline, puddle,
-// the channel pool, and sync.Pool (a lower bound, not a peer).
+// the channel pool (its waits bounded by poolTimeout, as shardpool's and the
+// baseline's are), the channel pool without that timer (whose waits are a
+// lower bound: it skips the price of bounding them), and sync.Pool (a lower
+// bound, not a peer).
 func Contenders() []Contender {
 	return []Contender{
 		{Name: NameShardpool, Peer: true, Bounded: true, New: func(c Config) Pool { return newPoolerAdapter(shardpool.NewConnPool(c.options())) }},
 		{Name: NameBaseline, Peer: true, Bounded: true, New: func(c Config) Pool { return newPoolerAdapter(baseline.NewConnPool(c.options())) }},
 		{Name: NamePuddle, Peer: true, Bounded: true, New: newPuddlePool},
-		{Name: NameChannel, Peer: true, Bounded: true, New: newChannelPool},
+		{Name: NameChannel, Peer: true, Bounded: true, New: newTimedChannelPool},
+		{Name: NameChannelUntimed, Peer: true, Bounded: true, New: newUntimedChannelPool},
 		{Name: NameSyncPool, Peer: false, Bounded: false, New: newSyncPool},
 	}
 }
@@ -135,39 +146,140 @@ func (a puddlePool) Close()          { a.p.Close() }
 
 // channelPool is the pool many hand-rolled clients use: a buffered channel
 // of idle connections, and a channel of places (a semaphore) for the bound.
+//
+// Get takes an idle connection if there is one, else a free place to dial
+// into; only when there is neither does it wait, for whichever comes first.
+// The contender named "channel" bounds that wait by poolTimeout, as
+// shardpool and the baseline bound theirs (their PoolTimeout): a real pool
+// must, or a leak of connections hangs its callers for ever. Its timer
+// costs no allocation: a wait takes a stopped *time.Timer from waitTimers,
+// Resets it, and Stops it and gives it back when done. (puddle bounds a wait
+// only by the caller's context, which has no deadline in these scenarios.)
+//
+// The contender named "channel-untimed" is the same pool with timeout 0: it
+// waits without a timer, skipping the Reset and Stop (two updates of the
+// runtime's timer heap) that "channel" pays on every wait, the price of
+// bounding a wait that shardpool and the baseline pay in their own ways. Its
+// wait figures are therefore a lower bound for a channel pool, not a
+// like-for-like peer.
 type channelPool struct {
-	dial   func(context.Context) (net.Conn, error)
-	idle   chan net.Conn
-	places chan struct{} // one element per connection held
+	dial    func(context.Context) (net.Conn, error)
+	idle    chan net.Conn
+	places  chan struct{} // one element per connection held
+	timeout time.Duration // bounds a wait; 0 waits without a timer
 }
 
-func newChannelPool(c Config) Pool {
+// errChannelPoolTimeout is what the timed channel pool's Get returns when
+// no connection came within its timeout.
+var errChannelPoolTimeout = errors.New("bench: channel pool: no connection within the pool timeout")
+
+// waitTimers holds the stopped timers of the channel pools' waits, so that
+// a wait reuses one instead of allocating it.
+//
+// Reusing a timer without draining its channel is correct because the bench
+// module says go >= 1.23 in its go.mod: since Go 1.23, timer channels are
+// unbuffered, and once Stop or Reset returns no value from before the call
+// can be received. (Built with GODEBUG asynctimerchan=1, a pooled timer could
+// deliver a stale tick and fail a later wait early.)
+var waitTimers = sync.Pool{
+	New: func() any {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return t
+	},
+}
+
+// newTimedChannelPool returns the "channel" contender: a channel pool whose
+// waits are bounded by poolTimeout.
+func newTimedChannelPool(c Config) Pool { return newChannelPool(c, poolTimeout) }
+
+// newUntimedChannelPool returns the "channel-untimed" contender: a channel
+// pool whose waits have no timer (see channelPool).
+func newUntimedChannelPool(c Config) Pool { return newChannelPool(c, 0) }
+
+// newChannelPool returns a channel pool for c whose waits are bounded by
+// timeout, or unbounded (and timer-free) for a timeout of 0.
+func newChannelPool(c Config, timeout time.Duration) *channelPool {
 	return &channelPool{
-		dial:   c.Dial,
-		idle:   make(chan net.Conn, c.Size),
-		places: make(chan struct{}, c.Size),
+		dial:    c.Dial,
+		idle:    make(chan net.Conn, c.Size),
+		places:  make(chan struct{}, c.Size),
+		timeout: timeout,
 	}
 }
 
 func (p *channelPool) Get(ctx context.Context) (Handle, error) {
+	// The hot path: an idle connection.
 	select {
 	case nc := <-p.idle:
 		return Handle{Conn: nc}, nil
 	default:
 	}
+	// Else a free place to dial into, still without waiting (and so without
+	// arming a timer).
 	select {
 	case nc := <-p.idle:
 		return Handle{Conn: nc}, nil
 	case p.places <- struct{}{}:
-		nc, err := p.dial(ctx)
-		if err != nil {
-			<-p.places
-			return Handle{}, err
-		}
+		return p.dialPlace(ctx)
+	default:
+	}
+	if p.timeout <= 0 {
+		return p.waitUntimed(ctx)
+	}
+	return p.waitTimed(ctx)
+}
+
+// waitTimed waits for an idle connection or a free place, at most
+// p.timeout, with a timer from waitTimers.
+func (p *channelPool) waitTimed(ctx context.Context) (Handle, error) {
+	t := waitTimers.Get().(*time.Timer)
+	t.Reset(p.timeout)
+	var (
+		h      Handle
+		err    error
+		placed bool
+	)
+	select {
+	case nc := <-p.idle:
+		h = Handle{Conn: nc}
+	case p.places <- struct{}{}:
+		placed = true
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-t.C:
+		err = errChannelPoolTimeout
+	}
+	t.Stop() // a no-op if it fired; either way nothing stale is left in t.C
+	waitTimers.Put(t)
+	if placed {
+		return p.dialPlace(ctx)
+	}
+	return h, err
+}
+
+// waitUntimed waits for an idle connection or a free place for as long as
+// it takes (or until ctx is done): the wait of "channel-untimed".
+func (p *channelPool) waitUntimed(ctx context.Context) (Handle, error) {
+	select {
+	case nc := <-p.idle:
 		return Handle{Conn: nc}, nil
+	case p.places <- struct{}{}:
+		return p.dialPlace(ctx)
 	case <-ctx.Done():
 		return Handle{}, ctx.Err()
 	}
+}
+
+// dialPlace dials a connection into the place the caller took, and gives
+// the place back if the dial fails.
+func (p *channelPool) dialPlace(ctx context.Context) (Handle, error) {
+	nc, err := p.dial(ctx)
+	if err != nil {
+		<-p.places
+		return Handle{}, err
+	}
+	return Handle{Conn: nc}, nil
 }
 
 // Put parks the connection; it never blocks, since idle has room for every

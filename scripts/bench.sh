@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh [--quick] [--redis] [--out DIR] [--compare REF]
 #
-#   (no flag)      the full run: every scenario, -count 8 (about 15-25 min)
+#   (no flag)      the full run: every scenario, -count 8 (about 20-30 min)
 #   --quick        a short run, -count 6 with short -benchtime (under 3 min,
 #                  compiling included); CI runs this
 #   --redis        require the real redis-server scenario; fail if
@@ -16,14 +16,18 @@
 #                  in a temporary git worktree) and exit 1 on a regression
 #                  beyond noise
 #
-# The report directory gets report.md, the charts (PNG) and raw/, the
-# `go test -bench` output of each scenario. It carries its own .gitignore,
-# so it never shows up in git status. Needs Go; redis-server comes from
-# Debian's packages (installed with apt-get when running as root).
+# The report directory gets report.md, the charts (PNG), machine.txt and
+# raw/, the `go test -bench` output of each scenario. It carries its own
+# .gitignore, so it never shows up in git status. Besides the load average,
+# machine.txt records a CPU-speed probe (`benchreport cpuprobe`, a fixed
+# busy loop timed just before and just after the benchmarks), so that a
+# slow period of a shared machine shows in the report. Needs Go;
+# redis-server comes from Debian's packages (installed with apt-get when
+# running as root).
 set -euo pipefail
 
 usage() {
-	sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -137,15 +141,17 @@ if [ -n "$compare_ref" ]; then
 	else
 		count=10 benchtime=300ms cpus=1,2,4,8
 	fi
+	# 6 contenders x 3 sizes per -cpu value (for the progress lines only).
+	hot_n=$((18 * $(tr ',' '\n' <<<"$cpus" | wc -l)))
 	# Interleave the two builds, one -count at a time, so that drift in the
 	# machine's load hits both alike.
 	: >"$out/raw/compare-old.txt"
 	: >"$out/raw/compare-new.txt"
 	for i in $(seq "$count"); do
 		log "round $i of $count: $compare_ref, then the working tree"
-		run_bench "$tmp/ref.test" "$tmp/old.txt" "$compare_ref" 15 -test.bench '^BenchmarkHotPathGetPut$' \
+		run_bench "$tmp/ref.test" "$tmp/old.txt" "$compare_ref" "$hot_n" -test.bench '^BenchmarkHotPathGetPut$' \
 			-test.count 1 -test.benchtime "$benchtime" -test.cpu "$cpus" >/dev/null || die "the benchmarks failed on $compare_ref"
-		run_bench "$tmp/bench.test" "$tmp/new.txt" "working tree" 15 -test.bench '^BenchmarkHotPathGetPut$' \
+		run_bench "$tmp/bench.test" "$tmp/new.txt" "working tree" "$hot_n" -test.bench '^BenchmarkHotPathGetPut$' \
 			-test.count 1 -test.benchtime "$benchtime" -test.cpu "$cpus" >/dev/null || die "the benchmarks failed on the working tree"
 		cat "$tmp/old.txt" >>"$out/raw/compare-old.txt"
 		cat "$tmp/new.txt" >>"$out/raw/compare-new.txt"
@@ -195,18 +201,23 @@ fi
 
 # ---------------------------------------------------------------- scenarios
 # name|benchmark|sub-benchmarks|quick benchtime|full benchtime|quick est s|full est s|extra
+#
+# Sub-benchmark counts: 6 contenders (shardpool, baseline, puddle, channel,
+# channel-untimed, syncpool), 5 of them bounded (all but syncpool).
 if [ "$mode" = quick ]; then
 	count=6 hot_cpus=1,2,8,32
 else
 	count=8 hot_cpus=1,2,4,8,16,32
 fi
 ncpu=$(tr ',' '\n' <<<"$hot_cpus" | wc -l)
-e2e_subs=12
-[ -n "${BENCH_REDIS_ADDR:-}" ] && e2e_subs=27
+# e2e: the 5 bounded at 3 goroutine counts on the embedded server, and on
+# redis-server the same plus go-redis's 3.
+e2e_subs=15
+[ -n "${BENCH_REDIS_ADDR:-}" ] && e2e_subs=33
 scenarios=(
-	"hotpath|HotPathGetPut|$((15 * ncpu))|20ms|300ms|25|330|-test.cpu $hot_cpus"
-	"exhaustion|ExhaustionWait|12|100ms|500ms|12|80|"
-	"churn|ChurnGetRemove|20|20ms|300ms|4|80|"
+	"hotpath|HotPathGetPut|$((18 * ncpu))|20ms|300ms|30|400|-test.cpu $hot_cpus"
+	"exhaustion|ExhaustionWait|15|100ms|500ms|15|100|"
+	"churn|ChurnGetRemove|24|20ms|300ms|5|96|"
 	"reaper-sweep|ReaperSweep|6|10ms|300ms|6|60|"
 	"reaper-latency|ReaperGetPutDuringSweeps|4|10ms|500ms|3|30|"
 	"e2e|EndToEndRESP|$e2e_subs|20ms|1s|$((e2e_subs / 2))|$((e2e_subs * 11))|"
@@ -217,6 +228,13 @@ for s in "${scenarios[@]}"; do
 	if [ "$mode" = quick ]; then remaining_est=$((remaining_est + q)); else remaining_est=$((remaining_est + f)); fi
 done
 log "$mode run: $total scenarios, -count $count, about $(fmt_secs "$remaining_est") of benchmarks"
+
+# The CPU-speed probe and the load average, just before the benchmarks and
+# again just after them: a machine that slowed down in between shows in the
+# report's header.
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+probe_before=$("$tmp/benchreport" cpuprobe -label before)
+log "${probe_before}"
 
 failed=()
 raws=()
@@ -241,6 +259,10 @@ for s in "${scenarios[@]}"; do
 	raws+=("$out/raw/$name.txt")
 done
 
+probe_after=$("$tmp/benchreport" cpuprobe -label after)
+load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+log "${probe_after}"
+
 # ---------------------------------------------------------------- report
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain -- . ':!bench' ':!scripts/bench.sh' ':!docs/bench' 2>/dev/null)" ]; then
@@ -257,7 +279,10 @@ fi
 	echo "kernel: $(uname -sr)"
 	echo "commit: $commit"
 	echo "mode: $mode, -count $count"
-	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+	echo "load average at start: $load_start"
+	echo "$probe_before"
+	echo "load average at end: $load_end"
+	echo "$probe_after"
 	echo "redis-server: $([ -n "${BENCH_REDIS_ADDR:-}" ] && "$redis_bin" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p' || echo 'not run')"
 	echo "duration: $(elapsed)"
 } >"$out/machine.txt"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"image/color"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,7 +11,54 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
+
+// style is how the charts draw one pool: the same in every chart, whichever
+// pools a chart has, so a colour always means the same pool.
+type style struct {
+	color  color.Color
+	dashes []vg.Length
+	shape  draw.GlyphDrawer
+}
+
+// styles gives each known pool its style. channel-untimed takes a darker
+// shade of channel's colour and a dotted line: the same pool, without the
+// wait timer. syncpool, the other lower bound, is grey.
+var styles = map[string]style{
+	poolShard:          {plotutil.Color(0), nil, draw.RingGlyph{}},
+	poolBaseline:       {plotutil.Color(1), []vg.Length{vg.Points(6), vg.Points(2)}, draw.SquareGlyph{}},
+	poolPuddle:         {plotutil.Color(2), []vg.Length{vg.Points(5), vg.Points(2), vg.Points(1), vg.Points(2)}, draw.TriangleGlyph{}},
+	poolChannel:        {plotutil.Color(3), []vg.Length{vg.Points(10), vg.Points(2), vg.Points(2), vg.Points(2)}, draw.CrossGlyph{}},
+	poolChannelUntimed: {color.RGBA{R: 196, G: 98, B: 16, A: 255}, []vg.Length{vg.Points(2), vg.Points(2)}, draw.PyramidGlyph{}},
+	poolGoRedis:        {plotutil.Color(4), []vg.Length{vg.Points(10), vg.Points(2), vg.Points(2), vg.Points(2), vg.Points(2), vg.Points(2)}, draw.PlusGlyph{}},
+	poolSync:           {color.RGBA{R: 128, G: 128, B: 128, A: 255}, []vg.Length{vg.Points(1), vg.Points(1)}, draw.BoxGlyph{}},
+}
+
+// styleOf returns pool's style. A pool without one gets plotutil's last
+// colour, which no known pool uses (two unknown pools would share it; add
+// them to styles).
+func styleOf(pool string) style {
+	if st, ok := styles[pool]; ok {
+		return st
+	}
+	return style{plotutil.Color(6), plotutil.Dashes(8), draw.CircleGlyph{}}
+}
+
+// addLine adds pool's points to p as a line with markers, in pool's style,
+// and to the legend.
+func addLine(p *plot.Plot, pool string, pts plotter.XYs) error {
+	l, sc, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return err
+	}
+	st := styleOf(pool)
+	l.Color, l.Dashes = st.color, st.dashes
+	sc.Color, sc.Shape = st.color, st.shape
+	p.Add(l, sc)
+	p.Legend.Add(poolInfo(pool).Label, l, sc)
+	return nil
+}
 
 // Charts draws the report's charts into dir with gonum/plot and returns
 // their file names (relative to dir) by scenario.
@@ -115,8 +163,8 @@ func lineChart(sc *Scenario, m Metric, x string, fixed map[string]string, title,
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	p.Legend.Top = true
 	p.Legend.Left = true
-	var args []any
-	for _, pool := range sc.Pools {
+	drawn := 0
+	for _, pool := range sortPools(sc.Pools) {
 		var pts plotter.XYs
 		for _, cfg := range matching(sc, fixed) {
 			st, ok := cellFor(sc, cfg, pool, m)
@@ -126,14 +174,18 @@ func lineChart(sc *Scenario, m Metric, x string, fixed map[string]string, title,
 			}
 			pts = append(pts, plotter.XY{X: xv, Y: st.Summary.Center})
 		}
-		if len(pts) > 0 {
-			args = append(args, poolTitle(pool), pts)
+		if len(pts) == 0 {
+			continue
 		}
+		if err := addLine(p, pool, pts); err != nil {
+			return nil, err
+		}
+		drawn++
 	}
-	if len(args) == 0 {
+	if drawn == 0 {
 		return nil, nil
 	}
-	return p, plotutil.AddLinePoints(p, args...)
+	return p, nil
 }
 
 // percentileChart plots the wait-latency percentiles of each pool at one
@@ -151,19 +203,21 @@ func percentileChart(sc *Scenario, fixed map[string]string, title string) (*plot
 	p.NominalX("p50", "p99", "p99.9", "max")
 	p.Legend.Top = true
 	p.Legend.Left = true
-	var args []any
-	for _, pool := range sc.Pools {
+	for _, pool := range sortPools(sc.Pools) {
 		var pts plotter.XYs
 		for i, m := range ms {
 			if st, ok := cellFor(sc, cfgs[0], pool, m); ok && st.Summary.Center > 0 {
 				pts = append(pts, plotter.XY{X: float64(i), Y: st.Summary.Center})
 			}
 		}
-		if len(pts) > 0 {
-			args = append(args, poolTitle(pool), pts)
+		if len(pts) == 0 {
+			continue
+		}
+		if err := addLine(p, pool, pts); err != nil {
+			return nil, err
 		}
 	}
-	return p, plotutil.AddLinePoints(p, args...)
+	return p, nil
 }
 
 // barChart draws grouped bars of the median of m: a group per value of x,
@@ -182,7 +236,7 @@ func barChart(sc *Scenario, m Metric, x string, fixed map[string]string, title, 
 		groups = append(groups, c.Values[x])
 	}
 	var pools []string
-	for _, pool := range sc.Pools {
+	for _, pool := range sortPools(sc.Pools) {
 		for _, c := range cfgs {
 			if _, ok := cellFor(sc, c, pool, m); ok {
 				pools = append(pools, pool)
@@ -205,10 +259,10 @@ func barChart(sc *Scenario, m Metric, x string, fixed map[string]string, title, 
 			return nil, err
 		}
 		bars.LineStyle.Width = vg.Length(0)
-		bars.Color = plotutil.Color(i)
+		bars.Color = styleOf(pool).color
 		bars.Offset = w * vg.Length(float64(i)-float64(len(pools)-1)/2)
 		p.Add(bars)
-		p.Legend.Add(poolTitle(pool), bars)
+		p.Legend.Add(poolInfo(pool).Label, bars)
 	}
 	p.Legend.Top = true
 	p.Legend.Left = true

@@ -3,18 +3,26 @@
 //
 //	benchreport report -out DIR [-machine FILE] [-note TEXT]... RAW...
 //	benchreport compare [-threshold 0.05] OLD NEW
+//	benchreport cpuprobe [-label before|after] [-runs 5] [-iters 50000000]
 //	benchreport freeport
 //
 // report writes DIR/report.md (tables with benchstat's statistics, one
 // verdict per scenario, the places where shardpool loses) and PNG charts
 // drawn with gonum/plot. RAW are `go test -bench` outputs; their paths are
 // linked from the report relative to DIR. -machine names a file of
-// "key: value" lines describing the machine.
+// "key: value" lines describing the machine; its "CPU probe before" and
+// "CPU probe after" lines, if any, are compared in the report's header.
 //
 // compare reads two `go test -bench` outputs of the same benchmarks and
 // exits with status 1 if any time per op got worse beyond noise: the
 // Mann-Whitney U test rejects "same distribution" (α=0.05) and the median
 // grew by more than -threshold.
+//
+// cpuprobe times a fixed, allocation-free busy loop -runs times (about
+// 60 ms each) and prints the median time per iteration, its range and
+// spread; with -label it prints the machine.txt line "CPU probe LABEL: ...".
+// scripts/bench.sh probes before and after the benchmarks, so that a slow
+// period of a shared machine shows in the report.
 //
 // freeport prints a TCP port that is free on 127.0.0.1, for the real
 // redis-server.
@@ -44,6 +52,8 @@ func main() {
 		if err == nil && regressed {
 			os.Exit(1)
 		}
+	case "cpuprobe":
+		err = cpuProbeCmd(os.Args[2:], os.Stdout)
 	case "freeport":
 		err = freePort()
 	default:
@@ -56,7 +66,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchreport report -out DIR [-machine FILE] [-note TEXT]... RAW...\n       benchreport compare [-threshold F] OLD NEW\n       benchreport freeport")
+	fmt.Fprintln(os.Stderr, "usage: benchreport report -out DIR [-machine FILE] [-note TEXT]... RAW...\n       benchreport compare [-threshold F] OLD NEW\n       benchreport cpuprobe [-label L] [-runs N] [-iters N]\n       benchreport freeport")
 	os.Exit(2)
 }
 

@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -22,16 +22,17 @@ func cellFor(sc *Scenario, cfg Config, pool string, m Metric) (Stat, bool) {
 	return summarize(sc.Samples(cfg, pool, m.Unit), m.Unit)
 }
 
-// bestPeer returns the peer (not shardpool, baseline or sync.Pool) with the
-// best median at cfg.
+// bestPeer returns the peer with the best median at cfg. Only pools of
+// RolePeer count: never shardpool or the baseline, nor a lower bound
+// (channel-untimed, sync.Pool), which skips work the others do.
 func bestPeer(sc *Scenario, cfg Config, m Metric) (string, Stat, bool) {
 	var (
 		name  string
 		best  Stat
 		found bool
 	)
-	for _, pool := range sc.Pools {
-		if pool == poolShard || pool == poolBaseline || pool == poolSync {
+	for _, pool := range sortPools(sc.Pools) {
+		if poolInfo(pool).Role != RolePeer {
 			continue
 		}
 		st, ok := cellFor(sc, cfg, pool, m)
@@ -86,7 +87,9 @@ func tallyOf(sc *Scenario, m Metric, ref string) tally {
 }
 
 // sentence is the verdict of a scenario on its first metric: how shardpool
-// does at each headline configuration, then its wins and losses over all.
+// does at each headline configuration (against the baseline, the best peer
+// and, named as such, any lower bound that ran), then its wins and losses
+// over all.
 func sentence(sc *Scenario, sp Spec) string {
 	m := sp.Metrics[0]
 	var b strings.Builder
@@ -100,6 +103,19 @@ func sentence(sc *Scenario, sp Spec) string {
 			humanValue(x.Summary.Center, m.Unit), phrase(versus(x, base, m.HigherBetter), m, "the baseline"))
 		if name, peer, ok := bestPeer(sc, cfg, m); ok {
 			fmt.Fprintf(&b, ", and %s", phrase(versus(x, peer, m.HigherBetter), m, "the best peer, "+name))
+		}
+		var bounds []string
+		for _, pool := range sortPools(sc.Pools) {
+			pi := poolInfo(pool)
+			if pi.Role != RoleLowerBound {
+				continue
+			}
+			if lb, ok := cellFor(sc, cfg, pool, m); ok {
+				bounds = append(bounds, phrase(versus(x, lb, m.HigherBetter), m, pi.Ref))
+			}
+		}
+		if len(bounds) > 0 {
+			fmt.Fprintf(&b, "; apart from the peers, it is %s", strings.Join(bounds, ", and "))
 		}
 		b.WriteString(". ")
 	}
@@ -145,10 +161,15 @@ func (r *Report) Write(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("# shardpool benchmark report\n\n")
 	p("| | |\n|---|---|\n")
+	ratio, spread, probed := probeChange(r.Machine)
 	for _, kv := range r.Machine {
 		p("| %s | %s |\n", kv[0], kv[1])
+		if kv[0] == probeKey+" after" && probed {
+			p("| %s change | %s |\n", probeKey, probeChangeString(ratio))
+		}
 	}
 	p("\n")
+	r.writeProbe(w, ratio, spread, probed)
 	for _, n := range r.Notes {
 		p("> %s\n\n", n)
 	}
@@ -157,7 +178,10 @@ func (r *Report) Write(w io.Writer) {
 		"(below 1 is faster for times and latencies, above 1 is more for ops/s); `p` is the Mann-Whitney U test's " +
 		"p-value and `~` means no significant difference at α=0.05. All of it is computed with " +
 		"golang.org/x/perf/benchmath, the library behind benchstat. The *best peer* is the best of puddle, " +
-		"the channel pool and (end to end on redis) go-redis at each configuration; sync.Pool is a lower bound, not a peer.\n\n")
+		"`channel` (the channel pool with a wait timer) and (end to end on redis) go-redis at each configuration; " +
+		"`channel-untimed` (the same pool without a wait timer) and sync.Pool are lower bounds, never counted as the best peer; " +
+		"the verdicts quote them apart.\n\n")
+	r.writeContenders(w)
 
 	p("## Headline\n\n")
 	p("| scenario | metric | configuration | shardpool | vs baseline | vs best peer |\n|---|---|---|---|---|---|\n")
@@ -253,11 +277,10 @@ func (r *Report) Write(w io.Writer) {
 // table writes one scenario's table for metric m: a row per configuration,
 // a column per pool, and ratios against the baseline.
 func (r *Report) table(w io.Writer, sc *Scenario, m Metric) {
-	pools := append([]string(nil), sc.Pools...)
-	sort.SliceStable(pools, func(i, j int) bool { return poolRank(pools[i]) < poolRank(pools[j]) })
+	pools := sortPools(sc.Pools)
 	fmt.Fprintf(w, "**%s** (%s; ratio to the baseline)\n\n| configuration |", m.Title, m.Unit)
 	for _, pool := range pools {
-		fmt.Fprintf(w, " %s |", poolTitle(pool))
+		fmt.Fprintf(w, " %s |", poolInfo(pool).Label)
 	}
 	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---|", len(pools)))
 	for _, cfg := range sc.Configs {
@@ -279,22 +302,67 @@ func (r *Report) table(w io.Writer, sc *Scenario, m Metric) {
 	fmt.Fprintln(w)
 }
 
-// poolRank orders table columns: shardpool, baseline, peers, sync.Pool.
-func poolRank(pool string) int {
-	switch pool {
-	case poolShard:
-		return 0
-	case poolBaseline:
-		return 1
-	case poolSync:
-		return 3
+// writeProbe tells the reader how to read the CPU-speed probe rows of the
+// header, if there are any, and warns when they show that the machine's
+// speed changed during the run.
+func (r *Report) writeProbe(w io.Writer, ratio, spread float64, probed bool) {
+	has := false
+	for _, kv := range r.Machine {
+		has = has || strings.HasPrefix(kv[0], probeKey+" ")
 	}
-	return 2
+	if !has {
+		return
+	}
+	fmt.Fprintf(w, "The %s rows time the same fixed busy loop (register arithmetic only, in %s: lower is faster) "+
+		"just before and just after the benchmarks: they should agree within a few percent, and a big difference "+
+		"between before and after (or a big spread within one) means the machine's speed changed during the run, "+
+		"so differences of that size between results are the machine's, not the pools'.\n\n", probeKey, probeUnit)
+	switch {
+	case !probed:
+	case math.Abs(ratio-1) >= probeWarn:
+		unsteady := ""
+		if spread >= probeWarn {
+			unsteady = fmt.Sprintf(", and the runs of one probe spread over %.0f%% of their median", 100*spread)
+		}
+		fmt.Fprintf(w, "> **The machine's speed changed during this run**: the CPU probe's %s%s. "+
+			"Treat differences of that order between results as noise, and rerun on a quieter machine before trusting them.\n\n",
+			probeChangeString(ratio), unsteady)
+	case spread >= probeWarn:
+		fmt.Fprintf(w, "> **The machine was unsteady while probed**: the times of one CPU probe's runs spread over %.0f%% of their median, "+
+			"so something else was running. Treat differences of that order between results as noise.\n\n", 100*spread)
+	}
 }
 
-func poolTitle(pool string) string {
-	if pool == poolSync {
-		return "syncpool (lower bound)"
+// writeContenders lists the pools that appear in the report, with what
+// each is and the part it plays.
+func (r *Report) writeContenders(w io.Writer) {
+	var present []string
+	for _, sc := range r.DS.Scenarios {
+		for _, pool := range sc.Pools {
+			if !contains(present, pool) {
+				present = append(present, pool)
+			}
+		}
 	}
-	return pool
+	if len(present) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "## Contenders\n\n")
+	for _, pool := range sortPools(present) {
+		pi := poolInfo(pool)
+		about := pi.About
+		if about == "" {
+			about = "a peer."
+		}
+		fmt.Fprintf(w, "- `%s` (%s): %s\n", pool, roleWords[pi.Role], about)
+	}
+	fmt.Fprintln(w)
+}
+
+// roleWords names each Role in the list of contenders.
+var roleWords = map[Role]string{
+	RoleSubject:    "the pool under test",
+	RoleBaseline:   "the baseline, every ratio's reference",
+	RolePeer:       "peer",
+	RoleLowerBound: "lower bound, not a peer",
 }

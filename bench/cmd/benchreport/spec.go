@@ -1,5 +1,7 @@
 package main
 
+import "sort"
+
 // Metric is one measurement a scenario reports.
 type Metric struct {
 	Unit         string // as written by the benchmark: ns/op, ops/s, p99-ns
@@ -26,12 +28,102 @@ type Spec struct {
 	Headline map[string]string // the configurations the headline quotes; see Scenario.Select
 }
 
-// Pools with a special role. Every other pool is a peer.
+// Pools with a special role, or that the report explains. Every other pool
+// is a peer.
 const (
-	poolShard    = "shardpool"
-	poolBaseline = "baseline"
-	poolSync     = "syncpool"
+	poolShard          = "shardpool"
+	poolBaseline       = "baseline"
+	poolPuddle         = "puddle"
+	poolChannel        = "channel"
+	poolChannelUntimed = "channel-untimed"
+	poolGoRedis        = "go-redis"
+	poolSync           = "syncpool"
 )
+
+// Role is the part a pool plays in the comparison.
+type Role int
+
+const (
+	// RoleSubject is shardpool, the pool the report is about.
+	RoleSubject Role = iota
+	// RoleBaseline is the pool every ratio is taken against.
+	RoleBaseline
+	// RolePeer is a real alternative: the best of them at each
+	// configuration is the "best peer".
+	RolePeer
+	// RoleLowerBound is a pool shown beside the others but never counted
+	// as the best peer, because it skips work the others do (sync.Pool's
+	// bound and lifecycle, channel-untimed's bound on a wait): its figures bound
+	// what a pool can do, they are not a like-for-like result.
+	RoleLowerBound
+)
+
+// PoolInfo is how the report presents one contender.
+type PoolInfo struct {
+	Name  string // the value of pool= in benchmark names
+	Label string // table columns and chart legends
+	Role  Role
+	// Ref is how verdicts name a lower bound ("" for the other roles).
+	Ref string
+	// About is the pool's line in the report's list of contenders.
+	About string
+}
+
+// pools lists the known contenders in report order: tables, charts and
+// the list of contenders show them so. A pool not listed is a peer, shown
+// after the listed peers and before the lower bounds.
+var pools = []PoolInfo{
+	{Name: poolShard, Label: poolShard, Role: RoleSubject,
+		About: "`shardpool.ConnPool`, per-P shards; a wait is bounded by PoolTimeout (10 s)."},
+	{Name: poolBaseline, Label: poolBaseline, Role: RoleBaseline,
+		About: "`baseline.ConnPool`, go-redis v8's design: a slice and a mutex, a channel of turns; a wait is bounded by PoolTimeout (10 s), with a timer per wait."},
+	{Name: poolPuddle, Label: poolPuddle, Role: RolePeer,
+		About: "`github.com/jackc/puddle/v2`, the pool under pgx. It bounds a wait only by the caller's context, which has no deadline in these scenarios, so it waits without a timer."},
+	{Name: poolChannel, Label: "channel (timed)", Role: RolePeer,
+		About: "a hand-rolled pool: a buffered channel of idle connections and a channel of places as the bound. A wait is bounded by a 10 s timer, as shardpool's and the baseline's waits are bounded by PoolTimeout; the timers are pooled, so a wait allocates nothing. This is the channel pool the verdicts mean by `channel`."},
+	{Name: poolChannelUntimed, Label: "channel-untimed (no wait timer; lower bound)", Role: RoleLowerBound,
+		Ref:   "channel-untimed, the lower bound that waits without a timer",
+		About: "the same channel pool waiting without a timer, so without a bound: it skips the timer `channel` arms and stops on every wait, the price of bounding a wait that shardpool and the baseline pay in their own ways. Its wait figures are a lower bound for a channel pool, not a like-for-like peer. It is never counted as the best peer; verdicts quote it apart."},
+	{Name: poolGoRedis, Label: poolGoRedis, Role: RolePeer,
+		About: "the `github.com/redis/go-redis/v9` client with its own pool (same PoolSize), end to end on the real redis-server only."},
+	{Name: poolSync, Label: "syncpool (lower bound)", Role: RoleLowerBound,
+		Ref:   "syncpool, the lower bound with neither bound nor lifecycle",
+		About: "`sync.Pool`: unbounded and without lifecycle, the per-P floor of what a pool can cost; a lower bound, never counted as a peer."},
+}
+
+// poolInfo returns how the report presents pool, with a peer's defaults for
+// a pool it does not know.
+func poolInfo(pool string) PoolInfo {
+	for _, pi := range pools {
+		if pi.Name == pool {
+			return pi
+		}
+	}
+	return PoolInfo{Name: pool, Label: pool, Role: RolePeer}
+}
+
+// poolRank orders pools as the pools table does; a pool not listed there
+// comes just before syncpool, last of all.
+func poolRank(pool string) int {
+	for i, pi := range pools {
+		if pi.Name == pool {
+			return 2 * i
+		}
+	}
+	for i, pi := range pools {
+		if pi.Name == poolSync {
+			return 2*i - 1
+		}
+	}
+	return 2 * len(pools)
+}
+
+// sortPools returns a copy of list in report order.
+func sortPools(list []string) []string {
+	out := append([]string(nil), list...)
+	sort.SliceStable(out, func(i, j int) bool { return poolRank(out[i]) < poolRank(out[j]) })
+	return out
+}
 
 // specs lists the scenarios in report order.
 var specs = []Spec{
@@ -39,7 +131,7 @@ var specs = []Spec{
 		Bench:    "HotPathGetPut",
 		Title:    "Hot path: Get+Put with idle connections",
 		Question: "What does a Get+Put cost when an idle connection is available, as cores (GOMAXPROCS, `-cpu`) are added? `RunParallel`, one goroutine per P.",
-		Notes:    "With more goroutines than connections (cpu > size) some Gets must wait. On a machine with fewer cores than `cpu`, the extra Ps are time-shared, so the high-cpu columns measure scheduling as much as contention. sync.Pool is a lower bound, not a peer: it has no bound and no lifecycle.",
+		Notes:    "With more goroutines than connections (cpu > size) some Gets must wait. On a machine with fewer cores than `cpu`, the extra Ps are time-shared, so the high-cpu columns measure scheduling as much as contention. sync.Pool is a lower bound, not a peer: it has no bound and no lifecycle. `channel` and `channel-untimed` differ only in a Get that must wait (a timer or none), so only where cpu > size.",
 		Metrics:  []Metric{nsPerOp},
 		Headline: map[string]string{"size": "32", "gomaxprocs": "max"},
 	},
@@ -47,7 +139,7 @@ var specs = []Spec{
 		Bench:    "ExhaustionWait",
 		Title:    "Exhaustion: many more goroutines than connections",
 		Question: "With 4×, 16× and 64× PoolSize goroutines (PoolSize 8), each holding its connection for a fixed spin of a few hundred ns, what throughput does the pool sustain, and how long does Get wait (p50, p99, p99.9, max; the max shows starvation)?",
-		Notes:    "Latencies are of Get alone, recorded per goroutine in HDR histograms (hdrhistogram-go, 2 significant figures) and merged; each value in the table is the median over runs of that run's percentile. sync.Pool is left out: it never makes anyone wait. Runs must outlast the Go scheduler's 10 ms time slice: in a shorter run one goroutine keeps its P and reuses its own connection without ever waiting, which flatters pools that let a running goroutine barge ahead of queued ones. shardpool does not: once Gets are queued it serves them in arrival order, newcomers included, which bounds the wait but costs a goroutine switch per hand-off.",
+		Notes:    "Latencies are of Get alone, recorded per goroutine in HDR histograms (hdrhistogram-go, 2 significant figures) and merged; each value in the table is the median over runs of that run's percentile. sync.Pool is left out: it never makes anyone wait. Runs must outlast the Go scheduler's 10 ms time slice: in a shorter run one goroutine keeps its P and reuses its own connection without ever waiting, which flatters pools that let a running goroutine barge ahead of queued ones. shardpool does not: once Gets are queued it serves them in arrival order, newcomers included, which bounds the wait but costs a goroutine switch per hand-off. Two channel pools take part: `channel` bounds each wait by a 10 s timer, as shardpool and the baseline bound theirs by PoolTimeout, and is the one counted among the peers; `channel-untimed` is the same pool waiting without a timer, so it skips the price of bounding a wait (`channel` arms and stops a runtime timer on each wait; shardpool and the baseline pay for their PoolTimeout in their own ways). Its figures are a lower bound for a channel pool, not a like-for-like peer: it is never the best peer, and verdicts quote it apart. puddle waits without a timer too (only the caller's context, which has no deadline here, bounds its wait).",
 		Metrics:  []Metric{opsPerS, p50, p99, p999, maxLat},
 		Headline: map[string]string{"goroutines": "max"},
 	},
@@ -55,7 +147,7 @@ var specs = []Spec{
 		Bench:    "ChurnGetRemove",
 		Title:    "Churn: Get+Remove, a dial on every call",
 		Question: "What does throwing a connection away cost (Get, then Remove, so the next Get dials with a cheap fake dialer) as PoolSize grows from 8 to 4096? Half the pool's places are held checked out for the whole run, as in a busy pool.",
-		Notes:    "sync.Pool has no bound: its figure is the cost of the dial and close alone, a floor.",
+		Notes:    "sync.Pool has no bound: its figure is the cost of the dial and close alone, a floor. No Get waits here (half the places stay free), so `channel` and `channel-untimed` run the same code.",
 		Metrics:  []Metric{nsPerOp},
 		Headline: map[string]string{"size": "max"},
 	},
@@ -63,7 +155,7 @@ var specs = []Spec{
 		Bench:    "ReaperSweep",
 		Title:    "Reaper: one sweep over 10,000 idle connections",
 		Question: "What does one `ReapStaleConns` sweep cost over 10,000 idle connections: when nothing is stale (the usual tick), with IdleTimeout alone (`expiry=idle`) or with MaxConnAge too (`expiry=idle+age`), and when all 10,000 are stale and closed (`stale=all`)?",
-		Notes:    "Only shardpool and the baseline take part: they are the only contenders with a reaper. puddle leaves idle expiry to its user (pgxpool runs its own health check on top), and the channel pool and sync.Pool have no connection lifecycle at all. With IdleTimeout alone shardpool's shards are ordered by idle time, so a sweep stops at the first fresh connection; MaxConnAge makes both pools look at every connection.",
+		Notes:    "Only shardpool and the baseline take part: they are the only contenders with a reaper. puddle leaves idle expiry to its user (pgxpool runs its own health check on top), and the channel pools and sync.Pool have no connection lifecycle at all. With IdleTimeout alone shardpool's shards are ordered by idle time, so a sweep stops at the first fresh connection; MaxConnAge makes both pools look at every connection.",
 		Metrics:  []Metric{nsPerOp},
 		Headline: map[string]string{}, // all three: they answer different questions
 	},
@@ -79,7 +171,7 @@ var specs = []Spec{
 		Bench:    "EndToEndRESP",
 		Title:    "End to end over TCP: PING, SET, GET",
 		Question: "Over loopback TCP, with a small RESP client doing PING, SET and GET in turn on pooled connections (PoolSize 32), what ops/s and p99 latency does each pool give at 1, 16 and 256 goroutines? `server=embedded` is an in-process RESP server; `server=redis` a real redis-server, where the go-redis v9 client (same PoolSize) runs too.",
-		Notes:    "Latency is of one command, Get and Put included. sync.Pool is left out: unbounded, it would open a connection per goroutine.",
+		Notes:    "Latency is of one command, Get and Put included. sync.Pool is left out: unbounded, it would open a connection per goroutine. At 256 goroutines most Gets wait: `channel` bounds that wait with a timer, as shardpool and the baseline bound theirs, `channel-untimed` does not (a lower bound, not counted as a peer).",
 		Metrics:  []Metric{opsPerS, p99},
 		Headline: map[string]string{"goroutines": "max"},
 	},
