@@ -69,3 +69,12 @@ func (c *clock) run(done <-chan struct{}) {
 // (time.Now reads two), so this is the cheapest exact time Go offers; the
 // wait path uses it to time waits. It ignores manual clocks.
 func (c *clock) exact() int64 { return int64(time.Since(c.epoch)) }
+
+// now returns the pool clock's time, or 0 when nothing expires: then
+// nothing reads it, and the hot path skips the load.
+func (p *ConnPool) now() int64 {
+	if !p.exp.on() {
+		return 0
+	}
+	return p.clock.now.Load()
+}

@@ -58,8 +58,8 @@ func (p *ConnPool) CheckInvariants() error {
 		if s.tail != prev || n != s.n {
 			return fmt.Errorf("shard %d: count %d, list %d, tail ok %v", i, s.n, n, s.tail == prev)
 		}
-		if s.hasIdle() != (n > 0) {
-			return fmt.Errorf("shard %d: nonEmpty %v with %d idle", i, s.hasIdle(), n)
+		if n > 0 && !s.hasIdle() {
+			return fmt.Errorf("shard %d: nonEmpty clear with %d idle", i, n)
 		}
 	}
 	return p.waiters.check()

@@ -74,7 +74,6 @@ type ConnPool struct {
 	exp     expiry // IdleTimeout and MaxConnAge in pool-clock nanoseconds
 	closed  atomic.Bool
 	clock   *clock
-	waiters *waitlist
 	_       [cacheLinePad]byte // keep the write-often fields below off these lines
 
 	// Written when a connection is dialed or closed, or a Get waits.
@@ -97,6 +96,11 @@ type ConnPool struct {
 
 	minIdlePerShard int // a Get that leaves fewer in its shard checks MinIdleConns
 	rr              atomic.Uint32
+
+	// The wait list is written on every wait and read (its length) on
+	// every Get and Put: a line of its own, held by value.
+	_       [cacheLinePad]byte
+	waiters waitlist
 }
 
 // NewConnPool returns a pool configured by opt (nil means all defaults). It
@@ -123,7 +127,7 @@ func NewConnPool(opt *Options) *ConnPool {
 	p.minIdlePerShard = (p.opt.MinIdleConns + n - 1) / n
 
 	p.clock = newClock(&p.opt)
-	p.waiters = newWaitlist(p.opt.PoolTimeout, p.clock.exact)
+	p.waiters.init(p.opt.PoolTimeout, p.clock.exact)
 	p.stats.init()
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
 	if p.exp.on() {
@@ -182,7 +186,7 @@ func (p *ConnPool) getSlow(ctx context.Context, home *shard) (*Conn, error) {
 // stale ones it meets, and makes home its home.
 func (p *ConnPool) takeIdle(from, home *shard) *Conn {
 	for {
-		cn, stale, left := from.pop(p.clock.now.Load(), p.exp, true)
+		cn, stale, left := from.pop(p.now(), p.exp, true)
 		if cn == nil {
 			return nil
 		}
@@ -234,7 +238,7 @@ func (p *ConnPool) Put(cn *Conn) {
 // round. A cn that cannot be parked is reported to OnMisuse if report is set
 // and cn is idle (a second Put); one closed meanwhile is left alone.
 func (p *ConnPool) putIdle(cn *Conn, report bool) {
-	if !cn.home.Load().park(cn, p.clock.now.Load(), p.opt.PoolFIFO, &p.closed) {
+	if !cn.home.Load().park(cn, p.now(), p.opt.PoolFIFO, &p.closed) {
 		if report && cn.tag.State() == connstate.Idle {
 			p.misuse(cn, ErrNotCheckedOut)
 		}

@@ -45,11 +45,15 @@ type shardState struct {
 	n          int    // length of the list
 	hits       uint64 // Gets served from this shard (a Stats counter)
 
-	// nonEmpty is n > 0. It is written under mu, and only when that
-	// changes, so a shard that stays non-empty pays nothing for it; it is
-	// read without mu by scans of other shards (hasIdle), so that a Get
-	// that misses its own shard does not lock every shard to find them
-	// empty.
+	// nonEmpty is set whenever n > 0, and may stay set for a while after
+	// n drops to 0. It is read without mu by scans of other shards
+	// (hasIdle), so that a Get that misses its own shard does not lock
+	// every shard to find them empty. It is written under mu, and as
+	// rarely as that allows: a park that makes the list non-empty sets it
+	// if it is clear, and a pop that finds the list empty clears it. So a
+	// shard whose list goes 1, 0, 1, 0 under its own Gets and Puts (the hot
+	// path at PoolSize ≈ GOMAXPROCS) never writes it, and the atomic
+	// store, a fenced instruction, stays off the hot path.
 	nonEmpty atomic.Bool
 }
 
@@ -73,9 +77,9 @@ func (e expiry) stale(cn *Conn, now int64) bool {
 	return (e.idle > 0 && now-cn.idleAt >= e.idle) || (e.age > 0 && now-cn.bornAt >= e.age)
 }
 
-// hasIdle reports, without locking, whether s had idle connections a moment
-// ago. Scans use it to skip empty shards; see wait.go for why a scan that
-// reads false cannot lose a wake-up.
+// hasIdle reports, without locking, whether s may have idle connections:
+// false means it had none a moment ago. Scans use it to skip empty shards;
+// see wait.go for why a scan that reads false cannot lose a wake-up.
 func (s *shard) hasIdle() bool { return s.nonEmpty.Load() }
 
 // pop takes the connection at the head of s. A fresh one is checked out for
@@ -88,6 +92,9 @@ func (s *shard) pop(now int64, exp expiry, hit bool) (cn *Conn, stale bool, left
 	s.mu.Lock()
 	cn = s.head
 	if cn == nil {
+		if s.nonEmpty.Load() {
+			s.nonEmpty.Store(false)
+		}
 		s.mu.Unlock()
 		return nil, false, 0
 	}
@@ -255,14 +262,12 @@ func (s *shard) unlink(cn *Conn) {
 	}
 	cn.prev, cn.next = nil, nil
 	s.n--
-	if s.n == 0 {
-		s.nonEmpty.Store(false)
-	}
 }
 
+// grew counts a connection just linked in. Call with mu held.
 func (s *shard) grew() {
 	s.n++
-	if s.n == 1 {
+	if s.n == 1 && !s.nonEmpty.Load() {
 		s.nonEmpty.Store(true)
 	}
 }

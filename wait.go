@@ -46,9 +46,11 @@ import (
 //     C was parked and finds C, unless someone took C first.
 //   - If the load sees none, it precedes the first waiter's increment in
 //     the order of seq-cst atomics, so C's park happens before that
-//     waiter's round. The round reads S's nonEmpty flag (written under S's
-//     lock when the list's length leaves or reaches 0) and finds it set, or
-//     sees it cleared by a later pop that took C.
+//     waiter's round. The round reads S's nonEmpty flag and finds it set,
+//     or finds it cleared by a pop that found S empty after C was taken:
+//     the flag is set under S's lock whenever S's list is not empty (by
+//     the park that made it so, or earlier with no clear since), and
+//     cleared only under that lock with the list empty.
 //   - A round ends either when no waiter is left, so that the next Get to
 //     queue is the first of a new spell and kicks; or when every shard was
 //     found empty and no place was free, after the waiters it served were
@@ -122,7 +124,7 @@ func (p *ConnPool) serveRound() {
 				empty++
 				continue
 			}
-			c, stale, _ := s.pop(p.clock.now.Load(), p.exp, false)
+			c, stale, _ := s.pop(p.now(), p.exp, false)
 			if c == nil {
 				empty++
 				continue

@@ -62,8 +62,9 @@ type waitlist struct {
 	timer   *time.Timer   // made on the first arm; runs expire
 }
 
-func newWaitlist(timeout time.Duration, now func() int64) *waitlist {
-	return &waitlist{timeout: timeout, now: now}
+// init sets the list up for waits of at most timeout, timed by now.
+func (l *waitlist) init(timeout time.Duration, now func() int64) {
+	l.timeout, l.now = timeout, now
 }
 
 // len returns how many Gets are waiting.
