@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shardpool/shardpool"
 	"github.com/shardpool/shardpool/baseline"
@@ -92,5 +93,34 @@ func BenchmarkGetRemove(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkWaitHandOff: what does a Get that must wait cost, hand-off
+// included, and does waiting allocate? One connection and eight goroutines
+// per P, so nearly every Get waits: waits/op reports the share that did.
+func BenchmarkWaitHandOff(b *testing.B) {
+	for _, c := range contenders {
+		b.Run("pool="+c.name, func(b *testing.B) {
+			d := &fakeDialer{}
+			p := c.make(&shardpool.Options{Dialer: d.Dial, PoolSize: 1, PoolTimeout: time.Minute})
+			defer p.Close()
+			ctx := context.Background()
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					cn, err := p.Get(ctx)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					p.Put(cn)
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(p.Stats().WaitCount)/float64(b.N), "waits/op")
+		})
 	}
 }
