@@ -90,7 +90,7 @@ func Charts(ds *Dataset, dir string) (map[string][]string, error) {
 	if sc := ds.Scenarios["ExhaustionWait"]; sc != nil {
 		for _, g := range values(sc, "goroutines") {
 			p, err := percentileChart(sc, map[string]string{"goroutines": g},
-				fmt.Sprintf("Get wait latency, %s PoolSize goroutines (PoolSize 8)", g))
+				fmt.Sprintf("Time in the pool per use (Get + Put), %s PoolSize goroutines (PoolSize 8)", g))
 			if err != nil {
 				return nil, err
 			}
@@ -198,7 +198,7 @@ func percentileChart(sc *Scenario, fixed map[string]string, title string) (*plot
 	ms := []Metric{p50, p99, p999, maxLat}
 	p := plot.New()
 	p.Title.Text = title
-	p.Y.Label.Text = "Get wait, ns (median over runs, log scale)"
+	p.Y.Label.Text = "Get + Put, ns (median over runs, log scale)"
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	p.NominalX("p50", "p99", "p99.9", "max")
 	p.Legend.Top = true
