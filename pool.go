@@ -68,13 +68,13 @@ var _ Pooler = (*ConnPool)(nil)
 // Put or Removed afterwards is not closed again.
 type ConnPool struct {
 	// Read on every Get and Put; written rarely.
-	opt     Options
-	shards  []shard
-	mask    uint32 // len(shards)-1; len(shards) is a power of two
-	exp     expiry // IdleTimeout and MaxConnAge in pool-clock nanoseconds
-	closed  atomic.Bool
-	clock   *clock
-	_       [cacheLinePad]byte // keep the write-often fields below off these lines
+	opt    Options
+	shards []shard
+	mask   uint32 // len(shards)-1; len(shards) is a power of two
+	exp    expiry // IdleTimeout and MaxConnAge in pool-clock nanoseconds
+	closed atomic.Bool
+	clock  *clock
+	_      [cacheLinePad]byte // keep the write-often fields below off these lines
 
 	// Written when a connection is dialed or closed, or a Get waits.
 	held       atomic.Int32 // PoolSize places taken; see wait.go

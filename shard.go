@@ -206,6 +206,9 @@ func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) []*Conn {
 		cn = next
 		if steps%sweepChunk == 0 {
 			s.mu.Unlock()
+			if sweepBetweenChunks != nil {
+				sweepBetweenChunks(s, cn)
+			}
 			s.mu.Lock()
 			if cn != nil && (cn.tag.State() != connstate.Idle || cn.home.Load() != s) {
 				cn = s.oldest(fifo)
@@ -214,6 +217,11 @@ func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) []*Conn {
 	}
 	return stale
 }
+
+// sweepBetweenChunks, when set (by tests only), runs while a sweep has
+// released s's lock between two chunks; next is the connection the sweep
+// means to look at next.
+var sweepBetweenChunks func(s *shard, next *Conn)
 
 // oldest returns the connection that has been idle longest. Call with mu
 // held.
