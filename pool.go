@@ -245,8 +245,15 @@ func (p *ConnPool) putIdle(cn *Conn, report bool) {
 		return
 	}
 	// Parked first, then the load: wait.go says why no wake-up is lost.
-	if p.waiters.len() != 0 {
-		p.kick()
+	if p.waiters.len() != 0 && !p.kick() {
+		// Another goroutine is serving, and owes cn's waiter a round.
+		// Yield, so that it can run it before this caller's next Get
+		// joins the queue: a server preempted or descheduled mid-round
+		// otherwise lets every Putter race ahead and queue, and a queue
+		// as long as the goroutines less the connections never drains
+		// (a convoy: with 32 goroutines on 8 connections at GOMAXPROCS
+		// 32 on 2 cores, Get+Put took 650 ns instead of 30).
+		runtime.Gosched()
 	}
 }
 

@@ -33,8 +33,10 @@ import (
 // another. So a Put that finds waiters never blocks on a lock that another
 // Put holds: it parks its connection in its own shard and kicks (or, when no
 // round is running, becomes the server and hands its connection straight to
-// the oldest waiter, see Put). Only waiters, the timer and the server take
-// the wait list's lock, each for a few pointer moves.
+// the oldest waiter, see Put). A Put that kicks an active server yields once
+// (see putIdle), so that a preempted server catches up before the Putter
+// queues again. Only waiters, the timer and the server take the wait list's
+// lock, each for a few pointer moves.
 //
 // Lost wake-ups. The race to close is a connection parked (or a place freed)
 // by a caller that sees no waiter, while a Get queues after it found
@@ -90,11 +92,14 @@ func (p *ConnPool) release() {
 }
 
 // kick makes sure a serve round starts after this call: it runs rounds
-// itself, or leaves its increment of p.serving for the active server.
-func (p *ConnPool) kick() {
+// itself, and reports true, or leaves its increment of p.serving for the
+// active server, and reports false.
+func (p *ConnPool) kick() bool {
 	if p.serving.Add(1) == 1 {
 		p.serveLoop()
+		return true
 	}
+	return false
 }
 
 // serveLoop runs rounds while kicks keep coming. The caller is the server:
