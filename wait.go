@@ -30,10 +30,12 @@ import (
 // server is active it returns at once, leaving its increment for the server
 // to see. The server loads p.serving, runs a round, and subtracts what it
 // loaded; if the result is not 0, a kick came during the round, and it runs
-// another. So a Put that finds waiters never blocks on a lock that another
-// Put holds: it parks its connection in its own shard and kicks (or, when no
-// round is running, becomes the server and hands its connection straight to
-// the oldest waiter, see Put). A Put that kicks an active server yields once
+// another. A kick that comes before the server's load is served by the
+// round that follows the load; one that comes after it makes the
+// subtraction non-zero. So a Put that finds waiters never waits for a round
+// to end: when no round is running it becomes the server and hands its
+// connection straight to the oldest waiter (see putServing), and otherwise
+// it parks the connection in its own shard and kicks. Such a Put yields once
 // (see putIdle), so that a preempted server catches up before the Putter
 // queues again. Only waiters, the timer and the server take the wait list's
 // lock, each for a few pointer moves.
