@@ -235,17 +235,20 @@ func (p *ConnPool) Put(cn *Conn) {
 }
 
 // putIdle parks cn in its home shard and, if Gets are waiting, kicks a serve
-// round. A cn that cannot be parked is reported to OnMisuse if report is set
-// and cn is idle (a second Put); one closed meanwhile is left alone.
-func (p *ConnPool) putIdle(cn *Conn, report bool) {
+// round. fromPut is set for a caller's Put, as opposed to the pool giving a
+// connection back (a server, a Get that gave up, a MinIdleConns dial): then
+// a cn that cannot be parked is reported to OnMisuse if it is idle (a second
+// Put), and the caller yields after kicking an active server. A cn closed
+// meanwhile is left alone.
+func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
 	if !cn.home.Load().park(cn, p.now(), p.opt.PoolFIFO, &p.closed) {
-		if report && cn.tag.State() == connstate.Idle {
+		if fromPut && cn.tag.State() == connstate.Idle {
 			p.misuse(cn, ErrNotCheckedOut)
 		}
 		return
 	}
 	// Parked first, then the load: wait.go says why no wake-up is lost.
-	if p.waiters.len() != 0 && !p.kick() {
+	if p.waiters.len() != 0 && !p.kick() && fromPut {
 		// Another goroutine is serving, and owes cn's waiter a round.
 		// Yield, so that it can run it before this caller's next Get
 		// joins the queue: a server preempted or descheduled mid-round
