@@ -4,7 +4,7 @@ go 1.21
 
 require go.uber.org/goleak v1.3.0
 
-require github.com/puzpuzpuz/xsync/v3 v3.5.1 // indirect
+require github.com/puzpuzpuz/xsync/v3 v3.5.1
 
 require (
 	github.com/stretchr/testify v1.12.1
