@@ -188,3 +188,28 @@ func TestPoolTimeoutErrorDescribesPool(t *testing.T) {
 	assert.Contains(t, msg, "dial errors: 4 in a row, failing fast until a probe dial succeeds; last: fake dial error")
 	assert.True(t, errors.Is(&shardpool.PoolTimeoutError{}, shardpool.ErrPoolTimeout))
 }
+
+// A connection Put past MaxConnAge while a Get waits is closed, not handed
+// on: the waiting Get gets its place and dials a fresh one.
+func TestPutOfTooOldConnectionGivesWaiterAFreshOne(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			e := newEnv(t, k.make, shardpool.Options{PoolSize: 1, MaxConnAge: time.Minute, PoolTimeout: 10 * time.Second})
+			advance := k.manualClock(e.p)
+			old := e.get()
+			waiting := goGet(context.Background(), e.p)
+			e.waitPending(1)
+			advance(61 * time.Second)
+
+			e.p.Put(old)
+			r := <-waiting
+			require.NoError(t, r.err)
+			assert.NotSame(t, old, r.cn, "a connection past MaxConnAge was handed on")
+			assert.EqualValues(t, 1, e.closes(old))
+			assert.EqualValues(t, 2, e.d.dials.Load())
+			assert.EqualValues(t, 1, e.p.Stats().StaleConns)
+			e.p.Put(r.cn)
+			e.lens(1, 1)
+		})
+	}
+}
