@@ -32,13 +32,14 @@ import (
 // loaded; if the result is not 0, a kick came during the round, and it runs
 // another. A kick that comes before the server's load is served by the
 // round that follows the load; one that comes after it makes the
-// subtraction non-zero. So a Put that finds waiters never waits for a round
-// to end: when no round is running it becomes the server and hands its
+// subtraction non-zero. So a Put that finds waiters never blocks on a
+// round: when no round is running it becomes the server and hands its
 // connection straight to the oldest waiter (see putServing), and otherwise
-// it parks the connection in its own shard and kicks. Such a Put yields once
-// (see putIdle), so that a preempted server catches up before the Putter
-// queues again. Only waiters, the timer and the server take the wait list's
-// lock, each for a few pointer moves.
+// it parks the connection in its own shard and kicks. Such a Put then gives
+// the server a moment to take the connection, spinning for at most a few
+// microseconds or yielding once (see awaitRound), so that a preempted
+// server catches up before the Putter queues again. Only waiters, the timer
+// and the server take the wait list's lock, each for a few pointer moves.
 //
 // Lost wake-ups. The race to close is a connection parked (or a place freed)
 // by a caller that sees no waiter, while a Get queues after it found

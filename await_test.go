@@ -1,0 +1,57 @@
+package shardpool
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A Put that parks its connection behind an active server waits for that
+// server a moment (awaitRound), but never blocks on it: here the server
+// never comes, nobody takes the connection, and Put must still return.
+func TestPutBehindAStalledServerReturns(t *testing.T) {
+	var peers []net.Conn
+	p := NewConnPool(&Options{
+		PoolSize:    1,
+		PoolTimeout: time.Hour,
+		Dialer: func(context.Context) (net.Conn, error) {
+			a, b := net.Pipe()
+			peers = append(peers, b)
+			return a, nil
+		},
+	})
+	defer func() {
+		require.NoError(t, p.Close())
+		for _, c := range peers {
+			_ = c.Close()
+		}
+	}()
+	p.spin = true // take the spinning branch whatever GOMAXPROCS is
+
+	cn, err := p.Get(context.Background())
+	require.NoError(t, err)
+
+	// A queue long enough for the spinning branch, and a server that has
+	// been elected but is not running.
+	for i := 0; i < awaitQueue*p.opt.PoolSize; i++ {
+		_, ok := p.waiters.enqueue(&waiter{ch: make(chan *Conn, 1)}, p.clock.exact())
+		require.True(t, ok)
+	}
+	p.serving.Store(1)
+
+	done := make(chan struct{})
+	go func() {
+		p.Put(cn)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Put blocked behind a server that never ran")
+	}
+	require.Equal(t, 1, p.IdleLen(), "the connection waits, parked, for the round it kicked")
+	p.serving.Store(0) // Close sends poolClosed to the queued waiters
+}
