@@ -111,7 +111,7 @@ func (p *ConnPool) dialPooled(ctx context.Context, home *shard) (*Conn, error) {
 
 func (p *ConnPool) startProbe() {
 	if p.probing.CompareAndSwap(false, true) {
-		if !p.bg.Go(p.probe) {
+		if !p.dials.Go(p.probe) {
 			p.probing.Store(false)
 		}
 	}
@@ -134,6 +134,7 @@ func (p *ConnPool) probe() {
 			// to start a new probe.
 			p.probing.Store(false)
 			p.dialErrors.Store(0)
+			p.checkMinIdleConns() // top-ups stopped while the breaker was open
 			return
 		}
 		p.lastErr.Store(&dialError{err})
@@ -141,18 +142,44 @@ func (p *ConnPool) probe() {
 	}
 }
 
-// checkMinIdleConns starts background dials until idle connections plus
-// those being dialed reach MinIdleConns, or PoolSize places are held.
+// checkMinIdleConns makes sure a top-up runs after this call, so that idle
+// connections plus those being dialed for MinIdleConns reach it (within
+// PoolSize). Top-ups are serialized by the election kick uses (wait.go):
+// the caller whose increment takes p.topping from 0 runs them, and a call
+// that finds one running leaves its increment, which makes the runner look
+// again. Two top-ups that each counted the pool before the other's dials
+// started would dial twice for the same shortfall.
 func (p *ConnPool) checkMinIdleConns() {
-	if p.opt.MinIdleConns == 0 {
+	if p.opt.MinIdleConns == 0 || p.topping.Add(1) != 1 {
 		return
 	}
-	for p.IdleLen()+int(p.bgDials.Load()) < p.opt.MinIdleConns {
+	for {
+		seen := p.topping.Load()
+		p.topUp()
+		if p.topping.Add(-seen) == 0 {
+			return
+		}
+	}
+}
+
+// topUp starts the background dials MinIdleConns lacks. Only the elected
+// caller of checkMinIdleConns runs it, so bgDials changes under it only by
+// dials ending.
+//
+// It loads bgDials before it counts idle connections. A dial parks its
+// connection and only then leaves bgDials, and calls checkMinIdleConns
+// after that; so a dial that ends between the two loads is counted twice
+// (this top-up falls short by one, and the check that follows the dial's
+// end makes it up), never zero times (which would dial one too many, and
+// nothing would take it back).
+func (p *ConnPool) topUp() {
+	need := p.opt.MinIdleConns - int(p.bgDials.Load()) - p.IdleLen()
+	for ; need > 0; need-- {
 		if p.closed.Load() || p.dialErrors.Load() >= uint32(p.opt.PoolSize) || !p.tryAcquire() {
 			return
 		}
 		p.bgDials.Add(1)
-		if !p.bg.Go(p.addIdleConn) {
+		if !p.dials.Go(p.addIdleConn) {
 			p.bgDials.Add(-1)
 			p.release()
 			return
@@ -160,15 +187,20 @@ func (p *ConnPool) checkMinIdleConns() {
 	}
 }
 
-// addIdleConn dials one connection into a place taken by checkMinIdleConns
-// and parks it, spreading such connections over the shards.
+// addIdleConn dials one connection into a place taken by topUp and parks
+// it, spreading such connections over the shards; then it checks
+// MinIdleConns again (see topUp). A failed dial frees its place and does
+// not check: the next event that does (a Remove, a Get, the breaker's probe
+// succeeding) retries, instead of a loop of failing dials.
 func (p *ConnPool) addIdleConn() {
-	defer p.bgDials.Add(-1)
 	cn, err := p.dialConn(p.bgCtx, true)
 	if err != nil {
+		p.bgDials.Add(-1)
 		p.release()
 		return
 	}
 	cn.home.Store(&p.shards[p.rr.Add(1)&p.mask])
 	p.putIdle(cn, false)
+	p.bgDials.Add(-1)
+	p.checkMinIdleConns()
 }

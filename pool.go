@@ -81,19 +81,25 @@ type ConnPool struct {
 	held       atomic.Int32 // PoolSize places taken; see wait.go
 	serving    atomic.Int32 // serve rounds asked for; see wait.go
 	dialing    atomic.Int32 // pooled dials under way (Get's and MinIdleConns's)
-	bgDials    atomic.Int32 // MinIdleConns dials under way
+	bgDials    atomic.Int32 // MinIdleConns dials under way, until their connection is parked
+	topping    atomic.Int32 // MinIdleConns top-ups asked for; see checkMinIdleConns
 	dialErrors atomic.Uint32
 	lastErr    atomic.Pointer[dialError]
 	probing    atomic.Bool
 	reg        registry
 	stats      slowStats
 
-	// Background goroutines: the clock, the reaper, the dial-error probe
-	// and MinIdleConns dials. Close cancels bgCtx and waits for them.
+	// Background goroutines. bg runs loops that end when closedCh is
+	// closed (the clock, the reaper): Close waits for them. dials runs the
+	// ones that call the Dialer (the breaker's probe, MinIdleConns dials):
+	// Close cancels bgCtx and does not wait, since a Dialer may ignore its
+	// context; a dial that ends after Close closes its own connection
+	// (dialConn).
 	closedCh chan struct{}
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       bgroup.Group
+	dials    bgroup.Group
 
 	minIdlePerShard int // a Get that leaves fewer in its shard checks MinIdleConns
 	rr              atomic.Uint32
@@ -371,15 +377,23 @@ func (p *ConnPool) Filter(fn func(*Conn) bool) error {
 }
 
 // Close closes the pool: waiting Gets return ErrClosed, every connection the
-// pool holds is closed (Options.OnClose is called once for each), background
-// goroutines are stopped and waited for, and later calls return ErrClosed.
-// It returns the errors closing the connections (errors.Join), or ErrClosed
-// if the pool was already closed.
+// pool holds is closed (Options.OnClose is called once for each), and later
+// calls return ErrClosed. It stops the background goroutines, but does not
+// wait for dials in flight: a Dialer may ignore its context, and Close
+// returns promptly whatever the Dialer does. A dial that ends after Close
+// closes its connection at once.
+//
+// It returns the errors closing healthy connections (errors.Join), or
+// ErrClosed if the pool was already closed. Errors closing stale ones, idle
+// past IdleTimeout or older than MaxConnAge, are not reported: such a close
+// fails routinely (a TLS close-notify on a socket the server dropped long
+// ago, say), and says nothing the caller can act on.
 func (p *ConnPool) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
 	close(p.closedCh)
+	p.dials.Close()
 	p.bgCancel()
 	p.waiters.closeAll()
 
@@ -389,6 +403,7 @@ func (p *ConnPool) Close() error {
 	for i := range p.shards {
 		toClose = p.shards[i].drain(toClose)
 	}
+	idle := len(toClose)
 	// Then every other connection: checked out, or dialed and not yet
 	// parked. A dial that finishes after drain finds the registry closed
 	// and closes its connection itself (dialConn).
@@ -398,12 +413,27 @@ func (p *ConnPool) Close() error {
 		}
 	}
 	var errs []error
-	for _, cn := range toClose {
-		errs = append(errs, p.closeConn(cn))
+	p.clock.refresh()
+	now := p.now()
+	for i, cn := range toClose {
+		if err := p.closeConn(cn); err != nil && !p.staleAtClose(cn, i < idle, now) {
+			errs = append(errs, err)
+		}
 	}
 
 	p.bg.Stop()
 	return errors.Join(errs...)
+}
+
+// staleAtClose reports whether Close found cn stale: idle past IdleTimeout
+// or older than MaxConnAge (a checked-out connection is judged by its age
+// only). Closing such a connection fails routinely, on a socket the server
+// dropped long ago, so Close does not report it.
+func (p *ConnPool) staleAtClose(cn *Conn, idle bool, now int64) bool {
+	if idle {
+		return p.exp.on() && p.exp.stale(cn, now)
+	}
+	return p.exp.age > 0 && now-cn.bornAt >= p.exp.age
 }
 
 // owns reports whether cn is a connection of this pool.

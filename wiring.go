@@ -14,7 +14,8 @@ import (
 // Conn, so it needs the per-connection Tag that Conn keeps unexported (a
 // user must not change which pool owns a connection or its state), and the
 // Options defaults. The tests need to drive the pool's coarse clock by
-// hand. Exporting any of these would make them part of the API; an internal
+// hand, and to wait for background dials that Close leaves running.
+// Exporting any of these would make them part of the API; an internal
 // package whose function variables are set here keeps them inside the
 // module. Nothing on a hot path goes through these hooks: the baseline
 // fetches a connection's Tag once per call.
@@ -27,6 +28,14 @@ func init() {
 	}
 	connstate.Normalize = func(opt any) { opt.(*Options).normalize() }
 
+	testhook.WaitDials = func(pool any) {
+		switch p := pool.(type) {
+		case *ConnPool:
+			p.dials.Wait()
+		default:
+			testhook.BaselineWaitDials(pool)
+		}
+	}
 	testhook.ManualClock = func(pool any) func(time.Duration) {
 		c := pool.(*ConnPool).clock
 		c.manual.Store(true)

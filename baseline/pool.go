@@ -54,7 +54,8 @@ type ConnPool struct {
 
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
-	bg       bgroup.Group
+	bg       bgroup.Group // the reaper: Close waits for it
+	dials    bgroup.Group // MinIdleConns dials and the probe: Close does not wait, as in go-redis
 }
 
 // NewConnPool returns a baseline pool configured by opt (nil: defaults),
@@ -86,6 +87,7 @@ func init() {
 	testhook.BaselineClock = func(pool any, now func() time.Time) {
 		pool.(*ConnPool).clock.Store(&now)
 	}
+	testhook.BaselineWaitDials = func(pool any) { pool.(*ConnPool).dials.Wait() }
 }
 
 func (p *ConnPool) now() time.Time {
@@ -104,7 +106,7 @@ func (p *ConnPool) checkMinIdleConns() {
 	for p.poolSize < p.opt.PoolSize && p.idleConnsLen < p.opt.MinIdleConns {
 		p.poolSize++
 		p.idleConnsLen++
-		if !p.bg.Go(p.addIdleConn) {
+		if !p.dials.Go(p.addIdleConn) {
 			p.poolSize--
 			p.idleConnsLen--
 			return
@@ -185,7 +187,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*shardpool.Conn, 
 	if err != nil {
 		p.setLastDialError(err)
 		if atomic.AddUint32(&p.dialErrorsNum, 1) == uint32(p.opt.PoolSize) {
-			p.bg.Go(p.tryDial)
+			p.dials.Go(p.tryDial)
 		}
 		return nil, err
 	}
@@ -585,6 +587,7 @@ func (p *ConnPool) Close() error {
 		return shardpool.ErrClosed
 	}
 	close(p.closedCh)
+	p.dials.Close()
 	p.bgCancel()
 
 	var errs []error

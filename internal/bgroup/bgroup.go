@@ -1,5 +1,6 @@
-// Package bgroup runs a pool's background goroutines (reaper, probe,
-// MinIdleConns dials) so that closing the pool can wait for all of them.
+// Package bgroup runs a pool's background goroutines (reaper, clock, probe,
+// MinIdleConns dials), so that closing the pool can refuse new ones and
+// wait for those that must end before Close returns.
 package bgroup
 
 import "sync"
@@ -27,10 +28,20 @@ func (g *Group) Go(f func()) bool {
 	return true
 }
 
-// Stop refuses further Go calls and waits for the running goroutines.
-func (g *Group) Stop() {
+// Close refuses further Go calls and returns at once, leaving the running
+// goroutines to finish on their own.
+func (g *Group) Close() {
 	g.mu.Lock()
 	g.stopped = true
 	g.mu.Unlock()
-	g.wg.Wait()
+}
+
+// Wait waits for the goroutines started so far. Call it after Close, so
+// that none is started while it waits.
+func (g *Group) Wait() { g.wg.Wait() }
+
+// Stop refuses further Go calls and waits for the running goroutines.
+func (g *Group) Stop() {
+	g.Close()
+	g.Wait()
 }

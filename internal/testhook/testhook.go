@@ -12,4 +12,11 @@ var (
 
 	// BaselineClock makes a *baseline.ConnPool read the time from now.
 	BaselineClock func(pool any, now func() time.Time)
+
+	// WaitDials waits for the background dials of a closed pool of either
+	// kind, which Close does not wait for.
+	WaitDials func(pool any)
+
+	// BaselineWaitDials is WaitDials for a *baseline.ConnPool.
+	BaselineWaitDials func(pool any)
 )
