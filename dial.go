@@ -24,8 +24,9 @@ var probeInterval = time.Second
 type dialError struct{ err error }
 
 // dialConn dials a connection and registers it. Pooled connections take a
-// place, which the caller must already hold.
-func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*Conn, error) {
+// place, which the caller must already hold. ctx is the caller's, or bgCtx
+// for background dials (bg set); DialTimeout bounds the dial within it.
+func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -44,11 +45,15 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*Conn, error) {
 	if pooled {
 		p.dialing.Add(1)
 	}
-	netConn, err := p.callDialer(ctx)
+	dialCtx, cancel := p.dialContext(ctx, bg)
+	netConn, err := p.callDialer(dialCtx)
+	cancel()
 	if pooled {
 		p.dialing.Add(-1)
 	}
 	if err != nil {
+		// The caller's context, not dialCtx: a dial cut short by
+		// DialTimeout does say something about the server.
 		if ctx.Err() != nil {
 			return nil, err
 		}
@@ -73,6 +78,19 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*Conn, error) {
 		return nil, ErrClosed
 	}
 	return cn, nil
+}
+
+// dialContext returns ctx bounded by the dial timeout: DialTimeout, or
+// for background dials DefaultDialTimeout when DialTimeout is negative.
+func (p *ConnPool) dialContext(ctx context.Context, bg bool) (context.Context, context.CancelFunc) {
+	d := p.opt.DialTimeout
+	if d < 0 {
+		if !bg {
+			return ctx, func() {}
+		}
+		d = DefaultDialTimeout
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // callDialer calls the Dialer, turning a panic into an error.
@@ -100,7 +118,7 @@ func (p *ConnPool) lastDialError() error {
 // the dial fails.
 func (p *ConnPool) dialPooled(ctx context.Context, home *shard) (*Conn, error) {
 	p.stats.misses.Inc()
-	cn, err := p.dialConn(ctx, true)
+	cn, err := p.dialConn(ctx, true, false)
 	if err != nil {
 		p.release()
 		return nil, err
@@ -127,9 +145,8 @@ func (p *ConnPool) probe() {
 		case <-p.closedCh:
 			return
 		}
-		netConn, err := p.callDialer(p.bgCtx)
+		err := p.probeDial()
 		if err == nil {
-			_ = netConn.Close()
 			// Clear probing first: a trip after the reset must be able
 			// to start a new probe.
 			p.probing.Store(false)
@@ -137,8 +154,37 @@ func (p *ConnPool) probe() {
 			p.checkMinIdleConns() // top-ups stopped while the breaker was open
 			return
 		}
+		if p.closed.Load() {
+			return
+		}
 		p.lastErr.Store(&dialError{err})
 		t.Reset(probeInterval)
+	}
+}
+
+// probeDial makes one probe attempt and closes what it dials. It waits for
+// the dial at most the background dial timeout, even if the Dialer ignores
+// its context: a hung attempt must not hold the breaker open once the
+// server accepts again. Such an attempt runs on, and closes its connection
+// if it ever gets one.
+func (p *ConnPool) probeDial() error {
+	ctx, cancel := p.dialContext(p.bgCtx, true)
+	defer cancel()
+	res := make(chan error, 1) // the attempt never blocks on it
+	if !p.dials.Go(func() {
+		netConn, err := p.callDialer(ctx)
+		if err == nil {
+			_ = netConn.Close()
+		}
+		res <- err
+	}) {
+		return ErrClosed
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("shardpool: probe dial gave no answer in time: %w", ctx.Err())
 	}
 }
 
@@ -193,7 +239,7 @@ func (p *ConnPool) topUp() {
 // not check: the next event that does (a Remove, a Get, the breaker's probe
 // succeeding) retries, instead of a loop of failing dials.
 func (p *ConnPool) addIdleConn() {
-	cn, err := p.dialConn(p.bgCtx, true)
+	cn, err := p.dialConn(p.bgCtx, true, true)
 	if err != nil {
 		p.bgDials.Add(-1)
 		p.release()

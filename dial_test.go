@@ -189,3 +189,143 @@ func TestCloseReportsOnlyHealthyConnectionsErrors(t *testing.T) {
 	assert.ErrorIs(t, err, errOf(busy), "a healthy checked-out connection")
 	closedExactlyOnce(t, d)
 }
+
+// DialTimeout reaches the Dialer as its context's deadline: for Get's and
+// NewConn's dials unless it is negative, and for background dials always
+// (DefaultDialTimeout when it is negative or 0).
+func TestDialTimeoutBoundsEachDial(t *testing.T) {
+	for _, tc := range []struct {
+		opt        time.Duration
+		caller, bg time.Duration // the bound each kind of dial sees; 0: none
+	}{
+		{0, shardpool.DefaultDialTimeout, shardpool.DefaultDialTimeout},
+		{-1, 0, shardpool.DefaultDialTimeout},
+		{2 * time.Second, 2 * time.Second, 2 * time.Second},
+	} {
+		t.Run(fmt.Sprint("DialTimeout=", tc.opt), func(t *testing.T) {
+			d := &fakeDialer{}
+			var mu sync.Mutex
+			var bounds []time.Duration // in dial order; 0: no deadline
+			p := shardpool.NewConnPool(&shardpool.Options{
+				PoolSize: 4, MinIdleConns: 1, DialTimeout: tc.opt,
+				Dialer: func(ctx context.Context) (net.Conn, error) {
+					var b time.Duration
+					if dl, ok := ctx.Deadline(); ok {
+						b = time.Until(dl)
+					}
+					mu.Lock()
+					bounds = append(bounds, b)
+					mu.Unlock()
+					return d.Dial(ctx)
+				},
+			})
+			defer func() { require.NoError(t, p.Close()) }()
+			require.Eventually(t, func() bool { return p.IdleLen() == 1 }, 5*time.Second, time.Millisecond)
+			a, err := p.Get(context.Background()) // the idle one
+			require.NoError(t, err)
+			b, err := p.Get(context.Background()) // dials
+			require.NoError(t, err)
+			c, err := p.NewConn(context.Background())
+			require.NoError(t, err)
+			p.Put(a)
+			p.Put(b)
+			p.Put(c)
+
+			mu.Lock()
+			defer mu.Unlock()
+			// The MinIdleConns dial comes first; Get's may race with the
+			// top-up that Get's taking the idle one started.
+			require.GreaterOrEqual(t, len(bounds), 3)
+			near := func(got, want time.Duration, what string) {
+				t.Helper()
+				if want == 0 {
+					assert.Zero(t, got, "%s: no deadline", what)
+					return
+				}
+				assert.InDelta(t, want, got, float64(time.Second), "%s: deadline", what)
+			}
+			near(bounds[0], tc.bg, "MinIdleConns dial")
+			if tc.caller == 0 {
+				unbounded := 0
+				for _, got := range bounds[1:] {
+					if got == 0 {
+						unbounded++
+					} else {
+						near(got, tc.bg, "background dial")
+					}
+				}
+				assert.Equal(t, 2, unbounded, "Get's and NewConn's dials without a deadline: %v", bounds)
+			} else {
+				for _, got := range bounds[1:] {
+					near(got, tc.caller, "dial")
+				}
+			}
+		})
+	}
+}
+
+// A Get whose dial outlasts DialTimeout fails with context.DeadlineExceeded,
+// and the failure counts toward the breaker: a server that does not answer
+// is a dial error, a caller that gave up is not.
+func TestDialTimeoutFailsGetAndCounts(t *testing.T) {
+	d := &fakeDialer{}
+	d.block.Store(true) // dials wait for their context
+	var calls atomic.Int32
+	p := shardpool.NewConnPool(&shardpool.Options{
+		PoolSize: 2, DialTimeout: 20 * time.Millisecond,
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			calls.Add(1)
+			return d.Dial(ctx)
+		},
+	})
+	defer func() { require.NoError(t, p.Close()) }()
+	for i := 0; i < 2; i++ {
+		_, err := p.Get(context.Background())
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	// PoolSize dial errors in a row: the breaker is open, and Get fails
+	// with the last one without calling the Dialer (only the probe does).
+	require.Eventually(t, func() bool { return calls.Load() == 3 }, 5*time.Second, time.Millisecond, "the probe dials")
+	_, err := p.Get(context.Background())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.EqualValues(t, 3, calls.Load(), "Get called the Dialer with the breaker open")
+}
+
+// The breaker closes within one probe interval plus DialTimeout after the
+// server accepts again, even when the probe's first dial hangs in a Dialer
+// that ignores its context.
+func TestBreakerClosesDespiteHungProbeDial(t *testing.T) {
+	d := &fakeDialer{}
+	hang := make(chan struct{})
+	var calls atomic.Int32
+	p := shardpool.NewConnPool(&shardpool.Options{
+		PoolSize: 2, DialTimeout: 50 * time.Millisecond,
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			switch calls.Add(1) {
+			case 1, 2:
+				return nil, errDial // trips the breaker
+			case 3:
+				<-hang // the probe's first attempt: hangs, ignoring ctx
+			}
+			return d.Dial(ctx) // the server accepts again
+		},
+	})
+	for i := 0; i < 2; i++ {
+		_, err := p.Get(context.Background())
+		require.ErrorIs(t, err, errDial)
+	}
+	require.Eventually(t, func() bool { return calls.Load() == 3 }, 5*time.Second, time.Millisecond)
+	tripped := time.Now()
+	var cn *shardpool.Conn
+	require.Eventually(t, func() bool {
+		var err error
+		cn, err = p.Get(context.Background())
+		return err == nil
+	}, 5*time.Second, 5*time.Millisecond, "the breaker stayed open behind a hung probe dial")
+	t.Logf("breaker closed %v after the probe's dial hung", time.Since(tripped))
+	p.Put(cn)
+	require.NoError(t, p.Close())
+	close(hang)
+	testhook.WaitDials(p)
+	closedExactlyOnce(t, d)
+}

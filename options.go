@@ -7,6 +7,11 @@ import (
 	"time"
 )
 
+// DefaultDialTimeout is the DialTimeout used when Options.DialTimeout is 0,
+// and the bound of background dials when it is negative. It is go-redis's
+// default.
+const DefaultDialTimeout = 5 * time.Second
+
 // DefaultPoolTimeout is the PoolTimeout used when Options.PoolTimeout is 0.
 // It matches what a go-redis client with default options gives its pool
 // (ReadTimeout 3s + 1s).
@@ -21,6 +26,18 @@ type Options struct {
 	// dials made in the background. A nil Dialer makes every dial fail with
 	// ErrNoDialer.
 	Dialer func(context.Context) (net.Conn, error)
+
+	// DialTimeout bounds every dial attempt: Get's, NewConn's, the
+	// MinIdleConns dials' and the breaker probe's. 0 means
+	// DefaultDialTimeout (5 s). Negative means that Get's and NewConn's
+	// dials are bounded by the caller's context only; background dials and
+	// the probe are still bounded, by DefaultDialTimeout. The bound reaches
+	// the Dialer as its context's deadline. The probe does not wait past it
+	// even for a Dialer that ignores its context: it counts the attempt as
+	// failed and tries again one probe interval later. (shardpool only:
+	// the baseline, as go-redis v8's pool, leaves dial timeouts to the
+	// Dialer.)
+	DialTimeout time.Duration
 
 	// OnClose, if set, is called once for each connection the pool closes,
 	// before its network connection is closed. Its error is returned by
@@ -76,6 +93,9 @@ func (opt *Options) normalize() {
 	opt.MaxConnAge = max(0, opt.MaxConnAge)
 	opt.IdleTimeout = max(0, opt.IdleTimeout)
 	opt.IdleCheckFrequency = max(0, opt.IdleCheckFrequency)
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = DefaultDialTimeout
+	}
 	if opt.PoolTimeout == 0 {
 		opt.PoolTimeout = DefaultPoolTimeout
 	}

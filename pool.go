@@ -339,7 +339,7 @@ func (p *ConnPool) CloseConn(cn *Conn) error {
 // go-redis does for pub/sub). It counts in Len until it is closed; Put or
 // Remove closes it, and so does Close.
 func (p *ConnPool) NewConn(ctx context.Context) (*Conn, error) {
-	return p.dialConn(ctx, false)
+	return p.dialConn(ctx, false, false)
 }
 
 // Len returns the number of connections the pool holds: idle, checked out,
