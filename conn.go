@@ -39,7 +39,10 @@ type Conn struct {
 	idleAt     int64 // pool clock when it went idle
 
 	bornAt int64 // pool clock when it was dialed; read-only after publication
-	regIdx int   // index in the pool's registry; guarded by registry.mu
+	// ageJitter is added to MaxConnAge for this connection (see
+	// Options.MaxConnAgeJitter); read-only after publication.
+	ageJitter int64
+	regIdx    int // index in the pool's registry; guarded by registry.mu
 }
 
 // NewConn wraps netConn in a Conn that belongs to no pool. Pools create

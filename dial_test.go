@@ -329,3 +329,56 @@ func TestBreakerClosesDespiteHungProbeDial(t *testing.T) {
 	testhook.WaitDials(p)
 	closedExactlyOnce(t, d)
 }
+
+// MaxConnAgeJitter spreads each connection's age limit over MaxConnAge ±
+// the jitter, capped at MaxConnAge: connections dialed together do not all
+// expire together, and none outlives MaxConnAge + jitter.
+func TestMaxConnAgeJitterSpreadsExpiry(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		age, jitter    time.Duration
+		first, last    time.Duration // no connection is stale before first; all are at last
+		spreadAtMiddle bool
+	}{
+		{"jitter=half", 100 * time.Second, 50 * time.Second, 50 * time.Second, 150 * time.Second, true},
+		{"jitter=above-age", 10 * time.Second, time.Hour, 0, 20 * time.Second, true},
+		{"jitter=negative", 100 * time.Second, -time.Second, 100 * time.Second, 100 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 64
+			d := &fakeDialer{}
+			p := shardpool.NewConnPool(&shardpool.Options{
+				PoolSize: n, MaxConnAge: tc.age, MaxConnAgeJitter: tc.jitter, Dialer: d.Dial,
+			})
+			defer func() { require.NoError(t, p.Close()) }()
+			advance := testhook.ManualClock(p)
+			conns := make([]*shardpool.Conn, n)
+			for i := range conns {
+				var err error
+				conns[i], err = p.Get(context.Background())
+				require.NoError(t, err)
+			}
+			for _, cn := range conns {
+				p.Put(cn)
+			}
+			var at time.Duration // since the dials, on the pool's clock
+			reapAt := func(to time.Duration) int {
+				advance(to - at)
+				at = to
+				k, err := p.ReapStaleConns()
+				require.NoError(t, err)
+				return k
+			}
+			if tc.first > 0 {
+				assert.Zero(t, reapAt(tc.first-time.Millisecond), "stale before MaxConnAge - jitter")
+			}
+			if tc.spreadAtMiddle {
+				// Binomial(64, 1/2) is 32 ± 4; outside 10..54 is > 5 sd.
+				k := reapAt(tc.age)
+				assert.True(t, k >= 10 && k <= 54, "%d of %d stale at MaxConnAge: not spread", k, n)
+			}
+			reapAt(tc.last)
+			assert.Zero(t, p.Len(), "connections outlived MaxConnAge + jitter")
+		})
+	}
+}

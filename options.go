@@ -68,6 +68,15 @@ type Options struct {
 	// met idle. 0 (or negative) keeps connections of any age.
 	MaxConnAge time.Duration
 
+	// MaxConnAgeJitter spreads MaxConnAge: each connection's age limit is
+	// drawn uniformly from MaxConnAge ± MaxConnAgeJitter when it is dialed,
+	// so that connections dialed together (at start, after a restart) do
+	// not all expire together. 0 (or negative) means no spread; a value
+	// above MaxConnAge means MaxConnAge (limits from 0 to twice the age).
+	// It has no effect without MaxConnAge. (shardpool only: the baseline,
+	// as go-redis v8, has no jitter.)
+	MaxConnAgeJitter time.Duration
+
 	// PoolTimeout bounds how long Get waits for a connection when PoolSize
 	// are held. 0 means DefaultPoolTimeout; negative means no bound beyond
 	// the caller's context.
@@ -91,6 +100,7 @@ func (opt *Options) normalize() {
 	}
 	opt.MinIdleConns = max(0, min(opt.MinIdleConns, opt.PoolSize))
 	opt.MaxConnAge = max(0, opt.MaxConnAge)
+	opt.MaxConnAgeJitter = max(0, min(opt.MaxConnAgeJitter, opt.MaxConnAge))
 	opt.IdleTimeout = max(0, opt.IdleTimeout)
 	opt.IdleCheckFrequency = max(0, opt.IdleCheckFrequency)
 	if opt.DialTimeout == 0 {

@@ -433,7 +433,7 @@ func (p *ConnPool) staleAtClose(cn *Conn, idle bool, now int64) bool {
 	if idle {
 		return p.exp.on() && p.exp.stale(cn, now)
 	}
-	return p.exp.age > 0 && now-cn.bornAt >= p.exp.age
+	return p.exp.tooOld(cn, now)
 }
 
 // owns reports whether cn is a connection of this pool.

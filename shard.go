@@ -74,7 +74,13 @@ func (e expiry) on() bool { return e.idle > 0 || e.age > 0 }
 
 // stale reports whether the idle cn is stale at time now.
 func (e expiry) stale(cn *Conn, now int64) bool {
-	return (e.idle > 0 && now-cn.idleAt >= e.idle) || (e.age > 0 && now-cn.bornAt >= e.age)
+	return (e.idle > 0 && now-cn.idleAt >= e.idle) || e.tooOld(cn, now)
+}
+
+// tooOld reports whether cn has outlived MaxConnAge, as spread for it by
+// MaxConnAgeJitter, at time now.
+func (e expiry) tooOld(cn *Conn, now int64) bool {
+	return e.age > 0 && now-cn.bornAt-cn.ageJitter >= e.age // no sum: age may be huge
 }
 
 // hasIdle reports, without locking, whether s may have idle connections:

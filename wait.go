@@ -184,7 +184,7 @@ func (p *ConnPool) giveBack(cn *Conn) {
 // popping it again. Then it runs the rounds kicks asked for meanwhile.
 func (p *ConnPool) putServing(cn *Conn) {
 	switch {
-	case p.exp.age > 0 && p.now()-cn.bornAt >= p.exp.age:
+	case p.exp.tooOld(cn, p.now()):
 		// Too old to hand on; what a pop would have found. Its place
 		// goes to the waiter instead, unless Filter or Close claimed cn
 		// first and freed its place themselves.
