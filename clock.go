@@ -6,30 +6,71 @@ import (
 )
 
 // clock is the pool's coarse monotonic clock: nanoseconds since the pool was
-// made, refreshed by a ticker every res. Judging staleness on every Get and
-// stamping every Put with time.Now would cost about 50 ns a call on the
-// machines we measured; an atomic load of a word that changes every res
-// costs about one. The price is precision: a connection can be used up to
-// res after it went stale. res is 1/64 of the shortest timeout, between 1ms
-// and 1s.
+// made, refreshed by a ticker every res. Judging staleness and health-check
+// age on every Get and stamping every Put with time.Now would cost about
+// 50 ns a call on the machines we measured; an atomic load of a word that
+// changes every res costs about one. The price is precision: a limit can be
+// judged up to res late. res is 1/64 of the shortest of IdleTimeout,
+// MaxConnAge and HealthCheckIdle, between 1ms and 1s.
+//
+// An idle pool is quiet: once a second the ticker asks the pool whether any
+// Get came since it last asked, and if none did it stops (the clock goes
+// dormant) until the next read. So a pool nobody uses wakes only for its
+// reaper, if it has one.
+//
+// Reads stay exact across a dormant spell. read, the only way the pool
+// reads the clock, checks dormant first: a reader that finds it set
+// refreshes the clock itself before loading it, and then clears it and
+// restarts the ticker. The ticker sets dormant only after its last
+// refresh, and wake clears it only after its own, so a reader that finds
+// dormant clear loads a value refreshed within res (seq-cst atomics: the
+// refresh's store precedes the load of dormant that saw it clear).
+//
+// Locking: none; now and dormant are atomics, wakeCh a channel with room
+// for one signal.
 type clock struct {
-	now   atomic.Int64
-	epoch time.Time
-	res   time.Duration
+	now     atomic.Int64
+	dormant atomic.Bool // the ticker is stopped; next to now: one line for both loads
+	epoch   time.Time
+	res     time.Duration
+	wakeCh  chan struct{}
 
 	// manual clocks are moved by tests (advance) instead of the ticker.
 	manual atomic.Bool
 }
 
+// quietAfter is how long a pool sees no Get before its clock goes dormant.
+const quietAfter = time.Second
+
 func newClock(opt *Options) *clock {
-	c := &clock{epoch: time.Now(), res: time.Second}
-	for _, d := range []time.Duration{opt.IdleTimeout, opt.MaxConnAge} {
+	c := &clock{epoch: time.Now(), res: time.Second, wakeCh: make(chan struct{}, 1)}
+	for _, d := range []time.Duration{opt.IdleTimeout, opt.MaxConnAge, opt.HealthCheckIdle} {
 		if d > 0 {
 			c.res = min(c.res, d/64)
 		}
 	}
 	c.res = max(c.res, time.Millisecond)
 	return c
+}
+
+// read returns the clock's time, waking it first if it is dormant.
+func (c *clock) read() int64 {
+	if c.dormant.Load() {
+		c.wake()
+	}
+	return c.now.Load()
+}
+
+// wake refreshes a dormant clock and restarts its ticker. Every reader that
+// found the clock dormant refreshes it; one of them signals the ticker.
+func (c *clock) wake() {
+	c.refresh()
+	if c.dormant.CompareAndSwap(true, false) {
+		select {
+		case c.wakeCh <- struct{}{}:
+		default: // a signal is already pending
+		}
+	}
 }
 
 // refresh moves the clock to the current time. Concurrent refreshes never
@@ -50,17 +91,38 @@ func (c *clock) refresh() {
 // advance moves a manual clock forward by d.
 func (c *clock) advance(d time.Duration) { c.now.Add(int64(d)) }
 
-// run refreshes the clock every res until done is closed.
-func (c *clock) run(done <-chan struct{}) {
+// run refreshes the clock every res until done is closed. Every quietAfter
+// it calls activity, a count that grows with every Get; when the count has
+// not moved since the last call, it goes dormant until read wakes it.
+func (c *clock) run(done <-chan struct{}, activity func() uint64) {
 	t := time.NewTicker(c.res)
 	defer t.Stop()
+	perCheck := max(1, int(quietAfter/c.res))
+	last, ticks := activity(), 0
 	for {
 		select {
 		case <-t.C:
-			c.refresh()
 		case <-done:
 			return
 		}
+		c.refresh()
+		if ticks++; ticks < perCheck {
+			continue
+		}
+		ticks = 0
+		if a := activity(); a != last {
+			last = a
+			continue
+		}
+		t.Stop()
+		c.dormant.Store(true) // after the refresh above: see the type's comment
+		select {
+		case <-c.wakeCh:
+		case <-done:
+			return
+		}
+		t.Reset(c.res)
+		last = activity()
 	}
 }
 
@@ -70,11 +132,12 @@ func (c *clock) run(done <-chan struct{}) {
 // wait path uses it to time waits. It ignores manual clocks.
 func (c *clock) exact() int64 { return int64(time.Since(c.epoch)) }
 
-// now returns the pool clock's time, or 0 when nothing expires: then
-// nothing reads it, and the hot path skips the load.
+// now returns the pool clock's time, or 0 when nothing is timed (no
+// expiry, no health checks): then nothing reads it, and the hot path skips
+// the load.
 func (p *ConnPool) now() int64 {
-	if !p.exp.on() {
+	if !p.timed {
 		return 0
 	}
-	return p.clock.now.Load()
+	return p.clock.read()
 }

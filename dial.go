@@ -72,7 +72,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 	cn := NewConn(netConn)
 	cn.tag.Owner = p
 	cn.tag.Pooled = pooled
-	cn.bornAt = p.clock.now.Load()
+	cn.bornAt = p.now()
 	if j := min(int64(p.opt.MaxConnAgeJitter), math.MaxInt64/4); j > 0 {
 		cn.ageJitter = rand.Int63n(2*j+1) - j // uniform over [-j, j]
 	}

@@ -22,6 +22,9 @@
 //   - Closing. Every connection is closed exactly once, whoever closes it
 //     (Remove, CloseConn, Filter, the reaper, a Get that meets a stale one,
 //     Close), and Options.OnClose is called once for it.
+//   - Health. A connection idle for HealthCheckIdle or longer passes its
+//     health check before Get hands it out; one that fails is closed, and
+//     the check's error never reaches the caller.
 //   - Bad input (nil, another pool's connection, a second Put) never
 //     panics, leaks or closes twice; see Put and Options.OnMisuse.
 //
@@ -29,7 +32,8 @@
 //
 // Idle connections live in per-P shards, so the hot path (an idle
 // connection in the caller's shard) locks a mutex no other core uses,
-// writes nothing shared by all cores, reads no clock and allocates nothing.
+// writes nothing shared by all cores, reads no clock (only the pool's coarse
+// one, a word in memory) and allocates nothing.
 // A counter of places bounds the connections; Gets that must wait queue in
 // one list and are handed connections and places directly. Each file states
 // its mechanism and its locking rule at its top:
@@ -41,7 +45,9 @@
 //   - internal/connstate: a connection's states and the moves between them.
 //   - registry.go: every connection, for Close and Filter.
 //   - dial.go: dialing, the dial-error breaker, MinIdleConns.
-//   - reaper.go, clock.go: stale connections and the coarse clock.
+//   - reaper.go, clock.go: stale connections, and the coarse clock that
+//     stops while the pool is quiet.
+//   - health.go: health checks of connections that have been idle.
 //
 // Package baseline holds the design this one replaces, go-redis v8's
 // slice-plus-mutex pool, over the same Conn and Options; the tests hold

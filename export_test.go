@@ -85,3 +85,6 @@ func (l *waitlist) check() error {
 	}
 	return nil
 }
+
+// CheckConn runs the built-in health check on cn.
+func CheckConn(cn *Conn) error { return connCheck(cn) }

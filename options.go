@@ -12,6 +12,10 @@ import (
 // default.
 const DefaultDialTimeout = 5 * time.Second
 
+// DefaultHealthCheckIdle is the HealthCheckIdle used when
+// Options.HealthCheckIdle is 0.
+const DefaultHealthCheckIdle = time.Second
+
 // DefaultPoolTimeout is the PoolTimeout used when Options.PoolTimeout is 0.
 // It matches what a go-redis client with default options gives its pool
 // (ReadTimeout 3s + 1s).
@@ -86,6 +90,30 @@ type Options struct {
 	// is next met idle. 0 (or negative) keeps idle connections forever.
 	IdleTimeout time.Duration
 
+	// HealthCheckIdle is how long a connection must have been idle before
+	// Get checks its health (HealthCheck) before handing it out. 0 means
+	// DefaultHealthCheckIdle (1 s); negative turns checks off. Connections
+	// used more recently are handed out unchecked, so a busy pool pays
+	// nothing for checks: no syscall, and no clock read beyond the pool's
+	// coarse clock. (shardpool only: the baseline, as go-redis v8, does not
+	// check.)
+	HealthCheckIdle time.Duration
+
+	// HealthCheck checks an idle connection that Get is about to hand out
+	// (see HealthCheckIdle); a non-nil error means it is unusable. nil
+	// means the built-in check: a non-blocking read on the socket that
+	// finds a connection the server has closed (EOF, reset) or one with
+	// unexpected unread bytes. It needs the net.Conn to offer its socket
+	// (syscall.Conn, as *net.TCPConn and *net.UnixConn do); any other
+	// net.Conn, a *tls.Conn among them, passes. A connection that fails is
+	// closed and counted in Stats().Unhealthy, and Get moves on to the
+	// next idle connection or dials: the error never reaches the caller. A
+	// check that panics fails. It runs outside the pool's locks, with the
+	// connection checked out to the pool, usually on the goroutine of the
+	// Get that would take it; keep it short and non-blocking, since Gets
+	// waiting for a connection may wait for it.
+	HealthCheck func(*Conn) error
+
 	// IdleCheckFrequency is how often the background reaper sweeps out
 	// stale idle connections. The reaper runs only when both it and
 	// IdleTimeout are > 0; without it stale connections are closed when Get
@@ -105,6 +133,12 @@ func (opt *Options) normalize() {
 	opt.IdleCheckFrequency = max(0, opt.IdleCheckFrequency)
 	if opt.DialTimeout == 0 {
 		opt.DialTimeout = DefaultDialTimeout
+	}
+	if opt.HealthCheckIdle == 0 {
+		opt.HealthCheckIdle = DefaultHealthCheckIdle
+	}
+	if opt.HealthCheck == nil {
+		opt.HealthCheck = connCheck
 	}
 	if opt.PoolTimeout == 0 {
 		opt.PoolTimeout = DefaultPoolTimeout

@@ -68,14 +68,16 @@ var _ Pooler = (*ConnPool)(nil)
 // Put or Removed afterwards is not closed again.
 type ConnPool struct {
 	// Read on every Get and Put; written rarely.
-	opt    Options
-	shards []shard
-	mask   uint32 // len(shards)-1; len(shards) is a power of two
-	exp    expiry // IdleTimeout and MaxConnAge in pool-clock nanoseconds
-	closed atomic.Bool
-	clock  *clock
-	spin   bool               // GOMAXPROCS and NumCPU > 1 at NewConnPool: awaitRound may spin
-	_      [cacheLinePad]byte // keep the write-often fields below off these lines
+	opt       Options
+	shards    []shard
+	mask      uint32 // len(shards)-1; len(shards) is a power of two
+	exp       expiry // IdleTimeout and MaxConnAge in pool-clock nanoseconds
+	checkIdle int64  // HealthCheckIdle in pool-clock nanoseconds; 0: no checks
+	timed     bool   // expiry or health checks are on: the clock runs
+	closed    atomic.Bool
+	clock     *clock
+	spin      bool               // GOMAXPROCS and NumCPU > 1 at NewConnPool: awaitRound may spin
+	_         [cacheLinePad]byte // keep the write-often fields below off these lines
 
 	// Written when a connection is dialed or closed, or a Get waits.
 	held       atomic.Int32 // PoolSize places taken; see wait.go
@@ -121,6 +123,8 @@ func NewConnPool(opt *Options) *ConnPool {
 	}
 	p.opt.normalize()
 	p.exp = expiry{idle: int64(p.opt.IdleTimeout), age: int64(p.opt.MaxConnAge)}
+	p.checkIdle = max(0, int64(p.opt.HealthCheckIdle))
+	p.timed = p.exp.on() || p.checkIdle > 0
 
 	n := 1
 	for n < runtime.GOMAXPROCS(0) {
@@ -138,8 +142,8 @@ func NewConnPool(opt *Options) *ConnPool {
 	p.waiters.init(p.opt.PoolTimeout, p.clock.exact)
 	p.stats.init()
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
-	if p.exp.on() {
-		p.bg.Go(func() { p.clock.run(p.closedCh) })
+	if p.timed {
+		p.bg.Go(func() { p.clock.run(p.closedCh, p.activity) })
 	}
 	if p.opt.IdleTimeout > 0 && p.opt.IdleCheckFrequency > 0 {
 		p.bg.Go(func() { p.reaper(p.opt.IdleCheckFrequency) })
@@ -194,7 +198,8 @@ func (p *ConnPool) getSlow(ctx context.Context, home *shard) (*Conn, error) {
 // stale ones it meets, and makes home its home.
 func (p *ConnPool) takeIdle(from, home *shard) *Conn {
 	for {
-		cn, stale, left := from.pop(p.now(), p.exp, true)
+		now := p.now()
+		cn, stale, left := from.pop(now, p.exp, true)
 		if cn == nil {
 			return nil
 		}
@@ -202,6 +207,10 @@ func (p *ConnPool) takeIdle(from, home *shard) *Conn {
 			p.discard(cn)
 			p.release()
 			p.checkMinIdleConns()
+			continue
+		}
+		if p.checkDue(cn, now) && !p.healthy(cn) {
+			p.dropUnhealthy(cn)
 			continue
 		}
 		if from != home {
@@ -483,6 +492,12 @@ func (p *ConnPool) destroy(cn *Conn) error {
 // its place: the caller frees it (release) or hands it to a waiter.
 func (p *ConnPool) discard(cn *Conn) {
 	p.stats.staleConns.Add(1)
+	p.closeKeepPlace(cn)
+}
+
+// closeKeepPlace closes and forgets cn, which the caller has claimed, but
+// keeps its place: the caller frees it or hands it to a waiter.
+func (p *ConnPool) closeKeepPlace(cn *Conn) {
 	p.reg.remove(cn)
 	_ = p.closeConn(cn)
 }

@@ -16,6 +16,11 @@ type Stats struct {
 	TotalConns uint32 // connections the pool holds; equals Len()
 	IdleConns  uint32 // idle connections; equals IdleLen()
 	StaleConns uint32 // connections closed for IdleTimeout or MaxConnAge
+	// Unhealthy counts idle connections that failed the health check Get
+	// runs on them (Options.HealthCheckIdle) and were closed. go-redis v9
+	// calls them unusable. Such a connection also counted in Hits when Get
+	// took it.
+	Unhealthy uint32
 
 	// As in database/sql: WaitCount counts Gets that started waiting for a
 	// connection (it is incremented when the wait begins), WaitDuration the
@@ -44,10 +49,11 @@ type slowStats struct {
 	timeouts     *xsync.Counter
 	misses       *xsync.Counter
 	staleConns   *xsync.Counter
+	unhealthy    *xsync.Counter
 }
 
 func (s *slowStats) init() {
-	for _, c := range []**xsync.Counter{&s.waitCount, &s.waitDuration, &s.waitHits, &s.timeouts, &s.misses, &s.staleConns} {
+	for _, c := range []**xsync.Counter{&s.waitCount, &s.waitDuration, &s.waitHits, &s.timeouts, &s.misses, &s.staleConns, &s.unhealthy} {
 		*c = xsync.NewCounter()
 	}
 }
@@ -70,8 +76,21 @@ func (p *ConnPool) Stats() *Stats {
 		TotalConns:      uint32(p.Len()),
 		IdleConns:       uint32(idle),
 		StaleConns:      uint32(p.stats.staleConns.Value()),
+		Unhealthy:       uint32(p.stats.unhealthy.Value()),
 		WaitCount:       uint32(p.stats.waitCount.Value()),
 		WaitDuration:    time.Duration(p.stats.waitDuration.Value()),
 		PendingRequests: uint32(p.waiters.len()),
 	}
+}
+
+// activity returns a count that grows with every Get, for the clock to
+// tell a quiet pool (see clock.run). It locks each shard in turn; the clock
+// calls it once a second.
+func (p *ConnPool) activity() uint64 {
+	n := uint64(p.stats.misses.Value() + p.stats.waitCount.Value())
+	for i := range p.shards {
+		_, h := p.shards[i].counts()
+		n += h
+	}
+	return n
 }

@@ -132,14 +132,22 @@ func (p *ConnPool) serveRound() {
 				empty++
 				continue
 			}
-			c, stale, _ := s.pop(p.now(), p.exp, false)
+			now := p.now()
+			c, stale, _ := s.pop(now, p.exp, false)
 			if c == nil {
 				empty++
 				continue
 			}
-			if stale {
+			switch {
+			case stale:
 				p.discard(c) // its place goes to the waiter
-			} else {
+			case p.checkDue(c, now) && !p.healthy(c):
+				if !c.tag.CloseCheckedOut() {
+					continue // Filter or Close claimed it and frees its place
+				}
+				p.stats.unhealthy.Inc()
+				p.closeKeepPlace(c) // its place goes to the waiter
+			default:
 				cn = c
 			}
 			found = true
