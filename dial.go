@@ -44,15 +44,9 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if pooled {
-		p.dialing.Add(1)
-	}
 	dialCtx, cancel := p.dialContext(ctx, bg)
 	netConn, err := p.callDialer(dialCtx)
 	cancel()
-	if pooled {
-		p.dialing.Add(-1)
-	}
 	if err != nil {
 		// The caller's context, not dialCtx: a dial cut short by
 		// DialTimeout does say something about the server.
@@ -119,13 +113,13 @@ func (p *ConnPool) lastDialError() error {
 	return nil
 }
 
-// dialPooled dials into the place the caller holds, giving the place back if
-// the dial fails.
+// dialPooled dials into the place and dial slot the caller holds. It gives
+// the slot back when the dial ends, and the place too if the dial fails.
 func (p *ConnPool) dialPooled(ctx context.Context, home *shard) (*Conn, error) {
 	p.stats.misses.Inc()
 	cn, err := p.dialConn(ctx, true, false)
+	p.endDial(err != nil)
 	if err != nil {
-		p.release()
 		return nil, err
 	}
 	cn.home.Store(home)
@@ -232,22 +226,22 @@ func (p *ConnPool) topUp() {
 		p.bgDials.Add(1)
 		if !p.dials.Go(p.addIdleConn) {
 			p.bgDials.Add(-1)
-			p.release()
+			p.endDial(true)
 			return
 		}
 	}
 }
 
-// addIdleConn dials one connection into a place taken by topUp and parks
-// it, spreading such connections over the shards; then it checks
-// MinIdleConns again (see topUp). A failed dial frees its place and does
-// not check: the next event that does (a Remove, a Get, the breaker's probe
+// addIdleConn dials one connection into a place and dial slot taken by
+// topUp and parks it, spreading such connections over the shards; then it
+// checks MinIdleConns again (see topUp). A failed dial frees its place and
+// does not check: the next event that does (a Remove, a Get, the breaker's probe
 // succeeding) retries, instead of a loop of failing dials.
 func (p *ConnPool) addIdleConn() {
 	cn, err := p.dialConn(p.bgCtx, true, true)
+	p.endDial(err != nil)
 	if err != nil {
 		p.bgDials.Add(-1)
-		p.release()
 		return
 	}
 	cn.home.Store(&p.shards[p.rr.Add(1)&p.mask])

@@ -382,3 +382,141 @@ func TestMaxConnAgeJitterSpreadsExpiry(t *testing.T) {
 		})
 	}
 }
+
+// flightDialer dials d's connections, holding each dial until gate is
+// closed, and records how many dials were in flight at most.
+type flightDialer struct {
+	d        fakeDialer
+	gate     chan struct{}
+	inFlight atomic.Int32
+	maxSeen  atomic.Int32
+}
+
+func (f *flightDialer) Dial(ctx context.Context) (net.Conn, error) {
+	n := f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	for {
+		m := f.maxSeen.Load()
+		if n <= m || f.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	select {
+	case <-f.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return f.d.Dial(ctx)
+}
+
+// MaxConcurrentDials bounds the dials in flight, Get's and MinIdleConns's
+// alike; the Gets beyond it wait, and all are served once dials go through.
+func TestMaxConcurrentDialsBoundsDials(t *testing.T) {
+	for _, who := range []string{"Get", "MinIdleConns"} {
+		t.Run(who, func(t *testing.T) {
+			const size, maxDials = 8, 2
+			f := &flightDialer{gate: make(chan struct{})}
+			opt := &shardpool.Options{PoolSize: size, MaxConcurrentDials: maxDials, PoolTimeout: time.Minute, Dialer: f.Dial}
+			if who == "MinIdleConns" {
+				opt.MinIdleConns = size
+			}
+			p := shardpool.NewConnPool(opt)
+			defer func() { require.NoError(t, p.Close()) }()
+
+			var wg sync.WaitGroup
+			got := make(chan *shardpool.Conn, size)
+			if who == "Get" {
+				for i := 0; i < size; i++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						cn, err := p.Get(context.Background())
+						if assert.NoError(t, err) {
+							got <- cn
+						}
+					}()
+				}
+				require.Eventually(t, func() bool { return p.Stats().PendingRequests == size-maxDials }, 5*time.Second, time.Millisecond,
+					"Gets beyond the bound wait")
+			}
+			require.Eventually(t, func() bool { return f.inFlight.Load() == maxDials }, 5*time.Second, time.Millisecond)
+			close(f.gate)
+			if who == "Get" {
+				wg.Wait()
+				close(got)
+				for cn := range got {
+					p.Put(cn)
+				}
+			}
+			require.Eventually(t, func() bool { return p.IdleLen() == size }, 5*time.Second, time.Millisecond)
+			assert.EqualValues(t, maxDials, f.maxSeen.Load(), "dials in flight at most")
+			assert.EqualValues(t, size, f.d.dials.Load())
+			checkInv(t, p)
+		})
+	}
+}
+
+// A Get that waits for a dial slot takes a connection if one comes first,
+// and gives up after PoolTimeout with a PoolTimeoutError that shows the
+// dial holding the slot.
+func TestGetWaitingForDialSlotTakesAConnection(t *testing.T) {
+	// slotHeld returns a pool of 4 with one dial slot, a connection checked
+	// out, and a second dial hanging in the slot until the test ends.
+	slotHeld := func(t *testing.T, poolTimeout time.Duration) (shardpool.Pooler, *shardpool.Conn) {
+		d := &fakeDialer{}
+		hang := make(chan struct{})
+		calls := new(atomic.Int32)
+		p := shardpool.NewConnPool(&shardpool.Options{
+			PoolSize: 4, MaxConcurrentDials: 1, PoolTimeout: poolTimeout,
+			Dialer: func(ctx context.Context) (net.Conn, error) {
+				if calls.Add(1) == 2 {
+					<-hang // the second dial holds the one slot
+				}
+				return d.Dial(ctx)
+			},
+		})
+		a, err := p.Get(context.Background())
+		require.NoError(t, err)
+		dialed := make(chan error, 1)
+		go func() {
+			cn, err := p.Get(context.Background())
+			if err == nil {
+				p.Put(cn)
+			}
+			dialed <- err
+		}()
+		require.Eventually(t, func() bool { return calls.Load() == 2 }, 5*time.Second, time.Millisecond)
+		t.Cleanup(func() {
+			close(hang)
+			require.NoError(t, <-dialed)
+			assert.EqualValues(t, 2, calls.Load(), "dialed beyond the slot")
+			checkInv(t, p)
+			require.NoError(t, p.Close())
+			closedExactlyOnce(t, d)
+		})
+		return p, a
+	}
+
+	t.Run("times out", func(t *testing.T) {
+		p, a := slotHeld(t, 50*time.Millisecond)
+		defer p.Put(a)
+		_, err := p.Get(context.Background())
+		var pte *shardpool.PoolTimeoutError
+		require.ErrorAs(t, err, &pte)
+		assert.Equal(t, 1, pte.Dialing)
+		assert.Equal(t, 2, pte.Held)
+	})
+	t.Run("a connection comes first", func(t *testing.T) {
+		p, a := slotHeld(t, time.Minute)
+		waited := make(chan *shardpool.Conn, 1)
+		go func() {
+			cn, err := p.Get(context.Background())
+			assert.NoError(t, err)
+			waited <- cn
+		}()
+		require.Eventually(t, func() bool { return p.Stats().PendingRequests == 1 }, 5*time.Second, time.Millisecond)
+		p.Put(a)
+		assert.Same(t, a, <-waited)
+		p.Put(a)
+	})
+}

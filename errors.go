@@ -50,7 +50,7 @@ type PoolTimeoutError struct {
 	PoolSize   int           // Options.PoolSize
 	Held       int           // places taken: connections held and dials under way
 	CheckedOut int           // Held less Dialing and Idle
-	Dialing    int           // pooled dials under way
+	Dialing    int           // pooled dials under way (dial slots taken)
 	Idle       int           // idle connections
 	Waiting    int           // other Gets still waiting
 
@@ -90,8 +90,8 @@ func (p *ConnPool) timeoutError(waited time.Duration) error {
 	e := &PoolTimeoutError{
 		Waited:     waited,
 		PoolSize:   p.opt.PoolSize,
-		Held:       int(p.held.Load()),
-		Dialing:    int(p.dialing.Load()),
+		Held:       p.places.held(),
+		Dialing:    p.places.dialing(),
 		Idle:       p.IdleLen(),
 		Waiting:    p.waiters.len(),
 		DialErrors: int(p.dialErrors.Load()),

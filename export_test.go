@@ -30,8 +30,11 @@ func (p *ConnPool) CheckInvariants() error {
 			pooled++
 		}
 	}
-	if held := int(p.held.Load()); p.closed.Load() == false && (pooled > held || held > p.opt.PoolSize) {
+	if held := p.places.held(); p.closed.Load() == false && (pooled > held || held > p.opt.PoolSize) {
 		return fmt.Errorf("%d pooled connections registered, %d places held, PoolSize %d", pooled, held, p.opt.PoolSize)
+	}
+	if d := p.places.dialing(); d > p.opt.MaxConcurrentDials || d > p.places.held() {
+		return fmt.Errorf("%d dial slots taken, %d places, MaxConcurrentDials %d", d, p.places.held(), p.opt.MaxConcurrentDials)
 	}
 	for i := range p.shards {
 		s := &p.shards[i]

@@ -64,6 +64,15 @@ type Options struct {
 	// made by NewConn are the caller's and do not count.
 	PoolSize int
 
+	// MaxConcurrentDials bounds the pool's dials in flight at once: Get's
+	// and MinIdleConns's, not NewConn's, which are the caller's. It keeps a
+	// cold start, or the moment a restarted server accepts again, from
+	// becoming a storm of dials. A Get that would dial beyond it waits for
+	// a dial slot or a connection, whichever comes first, within
+	// PoolTimeout and its context. Values <= 0, and values above PoolSize,
+	// mean PoolSize (no bound beyond PoolSize's). (shardpool only.)
+	MaxConcurrentDials int
+
 	// MinIdleConns is how many idle connections the pool keeps dialed in
 	// the background. Negative means 0; it is capped at PoolSize.
 	MinIdleConns int
@@ -127,6 +136,9 @@ func (opt *Options) normalize() {
 		opt.PoolSize = 10 * runtime.GOMAXPROCS(0)
 	}
 	opt.MinIdleConns = max(0, min(opt.MinIdleConns, opt.PoolSize))
+	if opt.MaxConcurrentDials <= 0 || opt.MaxConcurrentDials > opt.PoolSize {
+		opt.MaxConcurrentDials = opt.PoolSize
+	}
 	opt.MaxConnAge = max(0, opt.MaxConnAge)
 	opt.MaxConnAgeJitter = max(0, min(opt.MaxConnAgeJitter, opt.MaxConnAge))
 	opt.IdleTimeout = max(0, opt.IdleTimeout)

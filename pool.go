@@ -80,9 +80,8 @@ type ConnPool struct {
 	_         [cacheLinePad]byte // keep the write-often fields below off these lines
 
 	// Written when a connection is dialed or closed, or a Get waits.
-	held       atomic.Int32 // PoolSize places taken; see wait.go
+	places     places       // places and dial slots taken; see places.go
 	serving    atomic.Int32 // serve rounds asked for; see wait.go
-	dialing    atomic.Int32 // pooled dials under way (Get's and MinIdleConns's)
 	bgDials    atomic.Int32 // MinIdleConns dials under way, until their connection is parked
 	topping    atomic.Int32 // MinIdleConns top-ups asked for; see checkMinIdleConns
 	dialErrors atomic.Uint32

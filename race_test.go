@@ -36,19 +36,24 @@ type invariantChecker interface{ CheckInvariants() error }
 // round is ending (and must ask for another) gets caught.
 func TestNoLostWakeups(t *testing.T) {
 	forEachKind(t, func(t *testing.T, mk func(*shardpool.Options) pool) {
-		for _, tc := range []struct{ procs, size, goroutines, rounds int }{
-			{0, 1, 64, 300}, {0, 4, 64, 300}, {0, 1, 2, 20000}, {0, 1, 3, 10000}, {0, 4, 6, 10000},
-			{8, 1, 64, 300}, {8, 4, 64, 300}, {8, 1, 3, 10000}, {8, 4, 6, 10000},
+		for _, tc := range []struct{ procs, size, goroutines, rounds, maxDials int }{
+			{0, 1, 64, 300, 0}, {0, 4, 64, 300, 0}, {0, 1, 2, 20000, 0}, {0, 1, 3, 10000, 0}, {0, 4, 6, 10000, 0},
+			{8, 1, 64, 300, 0}, {8, 4, 64, 300, 0}, {8, 1, 3, 10000, 0}, {8, 4, 6, 10000, 0},
+			// Gets that wait for a dial slot (shardpool only).
+			{0, 4, 64, 300, 1}, {8, 4, 64, 300, 1}, {8, 4, 6, 10000, 2},
 		} {
 			name := fmt.Sprintf("size=%d/goroutines=%d", tc.size, tc.goroutines)
 			if tc.procs != 0 {
 				name += fmt.Sprintf("/procs=%d", tc.procs)
 			}
+			if tc.maxDials != 0 {
+				name += fmt.Sprintf("/maxDials=%d", tc.maxDials)
+			}
 			t.Run(name, func(t *testing.T) {
 				if tc.procs != 0 {
 					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(tc.procs))
 				}
-				e := newEnv(t, mk, shardpool.Options{PoolSize: tc.size, PoolTimeout: 10 * time.Second})
+				e := newEnv(t, mk, shardpool.Options{PoolSize: tc.size, PoolTimeout: 10 * time.Second, MaxConcurrentDials: tc.maxDials})
 				var wg sync.WaitGroup
 				for g := 0; g < tc.goroutines; g++ {
 					wg.Add(1)

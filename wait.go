@@ -11,12 +11,14 @@ import (
 //
 // Locking: this file takes no lock of its own. It uses the wait list's
 // methods (waitlist.go), the shards' methods (shard.go), and three atomics:
-// p.held, p.serving and, through p.waiters.len, the wait list's length.
+// p.places, p.serving and, through p.waiters.len, the wait list's length.
 //
-// Places. p.held counts the pooled connections that exist or are being
-// dialed; it never exceeds PoolSize. A Get that takes an idle connection
-// needs no place, so the counter is written when a connection is dialed or
-// closed, never on the hot path.
+// Places. p.places counts the pooled connections that exist or are being
+// dialed (never more than PoolSize), and the dials in flight (never more
+// than MaxConcurrentDials); see places.go. A Get that takes an idle
+// connection needs no place, so the word is written when a connection is
+// dialed or closed, never on the hot path. A waiter handed nil is handed a
+// place and a dial slot together.
 //
 // Waiters. A Get that must wait queues a waiter and sleeps on its channel.
 // A waiter is dequeued once, by whoever then sends it its one value: a
@@ -64,7 +66,8 @@ import (
 //
 // A Get that queues behind others does not scan the shards: by the above,
 // every connection parked while the list was not empty has a round coming.
-// Freeing a place is the same argument with p.held in place of a shard.
+// Freeing a place or a dial slot is the same argument with p.places in
+// place of a shard.
 // Fast-path Gets defer to waiters (they skip the shards while the list is
 // not empty), so a waiter is not starved by callers that arrived after it.
 //
@@ -73,22 +76,31 @@ import (
 // its value is on its way; the Get receives it and gives a connection or a
 // place back, as if the Get had never happened.
 
-// tryAcquire takes one of the PoolSize places, if one is free.
+// tryAcquire takes a place and a dial slot (places.go) for a dial, if both
+// are free.
 func (p *ConnPool) tryAcquire() bool {
-	for {
-		n := p.held.Load()
-		if n >= int32(p.opt.PoolSize) {
-			return false
-		}
-		if p.held.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
+	return p.places.acquireDial(p.opt.PoolSize, p.opt.MaxConcurrentDials)
 }
 
 // release frees a place and, if Gets are waiting, sees that they are served.
 func (p *ConnPool) release() {
-	p.held.Add(-1)
+	p.places.freePlace()
+	p.kickIfWaiting()
+}
+
+// endDial frees the dial slot of a dial that ended, and its place too if
+// the dial failed (or never started), and sees that waiting Gets are
+// served.
+func (p *ConnPool) endDial(failed bool) {
+	if failed {
+		p.places.freeBoth()
+	} else {
+		p.places.freeSlot()
+	}
+	p.kickIfWaiting()
+}
+
+func (p *ConnPool) kickIfWaiting() {
 	if p.waiters.len() != 0 {
 		p.kick()
 	}
@@ -140,17 +152,24 @@ func (p *ConnPool) serveRound() {
 			}
 			switch {
 			case stale:
-				p.discard(c) // its place goes to the waiter
+				p.discard(c)
 			case p.checkDue(c, now) && !p.healthy(c):
 				if !c.tag.CloseCheckedOut() {
 					continue // Filter or Close claimed it and frees its place
 				}
 				p.stats.unhealthy.Inc()
-				p.closeKeepPlace(c) // its place goes to the waiter
+				p.closeKeepPlace(c)
 			default:
 				cn = c
+				found = true
 			}
-			found = true
+			if !found {
+				// A waiter given its place would dial, which needs a
+				// dial slot too: free the place, and let the
+				// tryAcquire below (or a later round) take both.
+				p.places.freePlace()
+				continue
+			}
 			break
 		}
 		if !found && !p.tryAcquire() {
@@ -174,13 +193,13 @@ func (p *ConnPool) handTo(cn *Conn) bool {
 	return true
 }
 
-// giveBack returns a connection (or, for nil, a place) that a server or a
-// Get that gave up holds but cannot use. A connection goes back to its
-// home shard, a place back to the count; either is then served to waiters
-// as any other.
+// giveBack returns a connection (or, for nil, a place and a dial slot)
+// that a server or a Get that gave up holds but cannot use. A connection
+// goes back to its home shard, a place and slot back to the count; either
+// is then served to waiters as any other.
 func (p *ConnPool) giveBack(cn *Conn) {
 	if cn == nil {
-		p.release()
+		p.endDial(true)
 		return
 	}
 	p.putIdle(cn, false)
@@ -193,14 +212,15 @@ func (p *ConnPool) giveBack(cn *Conn) {
 func (p *ConnPool) putServing(cn *Conn) {
 	switch {
 	case p.exp.tooOld(cn, p.now()):
-		// Too old to hand on; what a pop would have found. Its place
-		// goes to the waiter instead, unless Filter or Close claimed cn
-		// first and freed its place themselves.
+		// Too old to hand on; what a pop would have found. The waiter
+		// gets a place to dial into instead, when a dial slot is free,
+		// unless Filter or Close claimed cn first and freed its place
+		// themselves. As the server, this caller runs the round that
+		// hands it.
 		if cn.tag.CloseCheckedOut() {
 			p.discard(cn)
-			if !p.handTo(nil) {
-				p.held.Add(-1) // no waiter left: see the end of serveRound
-			}
+			p.places.freePlace()
+			p.serveRound()
 		}
 	case !p.handTo(cn):
 		p.putIdle(cn, false)
