@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -56,6 +57,20 @@ func RESPDialer(addr string) (func(context.Context) (net.Conn, error), error) {
 		}
 		return &RESPConn{Conn: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}, nil
 	}, nil
+}
+
+// errNoSocket is SyscallConn's error for a RESPConn over a net.Conn that
+// offers no socket.
+var errNoSocket = errors.New("bench: the RESPConn's net.Conn offers no socket")
+
+// SyscallConn gives the socket under c, for a pool's health check (a
+// non-blocking read on an idle connection). c's read buffer is empty
+// between commands, so the socket is all there is to check.
+func (c *RESPConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errNoSocket
 }
 
 // ErrReply is returned for a RESP error reply or a reply of the wrong type.

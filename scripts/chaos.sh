@@ -2,16 +2,18 @@
 # scripts/chaos.sh: fault injection against a real redis-server, with load
 # through shardpool's ConnPool (the driver is bench/cmd/chaos).
 #
-#   scripts/chaos.sh [--short] [--out DIR]
+#   scripts/chaos.sh [--short] [--out DIR] [-- DRIVER FLAGS...]
 #
 #   (no flag)   three rounds of long phases (about 3 minutes)
 #   --short     one round of short phases (under 90 s, compiling included);
 #               CI runs this
 #   --out DIR   also write DIR/chaos.md (the results) and DIR/redis.log
+#   -- FLAGS    passed to the driver (bench/cmd/chaos), e.g.
+#               -- -health-check-idle=-1s for a run without health checks
 #
 # Faults, in each round: SIGKILL mid-load, a restart on the same port,
-# SIGSTOP then SIGCONT, and CLIENT KILL of the server's side of idle pooled
-# connections. Prints a table (fault, time to detect, time to recover,
+# SIGSTOP then SIGCONT, CLIENT KILL of the server's side of idle pooled
+# connections, and a restart while the breaker's probe dial hangs. Prints a table (fault, time to detect, time to recover,
 # errors, goroutines and pool Len before and after) and exits 1 if a bound
 # is violated. redis-server comes from Debian's packages (installed with
 # apt-get when missing and running as root); it listens on 127.0.0.1 only
@@ -19,14 +21,16 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+ 	sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
 short=0
 out=
+extra=()
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--) shift; extra=("$@"); break ;;
 	--short) short=1 ;;
 	--out) [ $# -ge 2 ] || usage 2; out=$2; shift ;;
 	--out=*) out=${1#--out=} ;;
@@ -124,6 +128,7 @@ log "redis-server $("$redis_bin" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') is
 args=(-addr "127.0.0.1:$port" -pid "$redis_pid" -pidfile "$pidfile")
 [ "$short" -eq 1 ] && args+=(-short)
 [ -n "$out" ] && args+=(-out "$out/chaos.md")
+args+=(${extra[@]+"${extra[@]}"})
 rc=0
 "$tmp/chaos" "${args[@]}" -- "${server[@]}" || rc=$?
 log "done (driver exit status $rc)"

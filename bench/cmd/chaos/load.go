@@ -382,7 +382,6 @@ func request(rc *bench.RESPConn, i int, key, prefix []byte, val *[]byte) error {
 // at work.
 type dialer struct {
 	dial        func(context.Context) (net.Conn, error)
-	timeout     time.Duration
 	ioTimeout   time.Duration
 	poolSize    int64
 	t0          time.Time
@@ -396,6 +395,30 @@ type dialer struct {
 	dialsAtTrip atomic.Int64
 	// firstOKAt is when a dial first succeeded since arm.
 	firstOKAt atomic.Int64
+
+	// hangNext makes the next dial hang, ignoring its context, until
+	// releaseHung; hungAt is when it started hanging (offset from t0).
+	hangNext atomic.Bool
+	hungAt   atomic.Int64
+	hangGate atomic.Pointer[chan struct{}]
+}
+
+// hangNextDial makes the next dial hang until releaseHung, whatever its
+// context says: a Dialer stuck in a connect to a black hole that does not
+// honour its context.
+func (d *dialer) hangNextDial() {
+	gate := make(chan struct{})
+	d.hangGate.Store(&gate)
+	d.hungAt.Store(0)
+	d.hangNext.Store(true)
+}
+
+// releaseHung lets a hung dial go on (it then dials for real).
+func (d *dialer) releaseHung() {
+	d.hangNext.Store(false)
+	if gate := d.hangGate.Swap(nil); gate != nil {
+		close(*gate)
+	}
 }
 
 // arm forgets the trip and first success, for a new fault.
@@ -407,8 +430,13 @@ func (d *dialer) arm() {
 // Dial is the pool's Options.Dialer.
 func (d *dialer) Dial(ctx context.Context) (net.Conn, error) {
 	d.dials.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
+	// The pool bounds the dial (Options.DialTimeout), through ctx.
+	if d.hangNext.CompareAndSwap(true, false) {
+		if gate := d.hangGate.Load(); gate != nil {
+			d.hungAt.Store(int64(time.Since(d.t0)))
+			<-*gate
+		}
+	}
 	nc, err := d.dial(ctx)
 	now := int64(time.Since(d.t0))
 	if err != nil {
@@ -448,6 +476,15 @@ func (c *deadlineConn) capped(t time.Time) time.Time {
 }
 
 // SetDeadline sets the read and write deadlines, capped.
+// SyscallConn gives the socket under c, for the pool's health check.
+func (c *deadlineConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("chaos: a %T offers no socket", c.Conn)
+	}
+	return sc.SyscallConn()
+}
+
 func (c *deadlineConn) SetDeadline(t time.Time) error { return c.Conn.SetDeadline(c.capped(t)) }
 
 // SetReadDeadline sets the read deadline, capped.

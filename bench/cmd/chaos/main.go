@@ -8,9 +8,16 @@
 //     server accepting connections (its probe dials once a second);
 //  3. SIGSTOP, then SIGCONT: Gets and I/O must time out instead of hanging,
 //     and the pool must recover after SIGCONT;
-//  4. CLIENT KILL of the server's side of idle pooled connections: each dead
-//     socket may cost at most one caller one error (which Removes it), and
-//     the next requests succeed.
+//  4. CLIENT KILL of the server's side of idle pooled connections, which then
+//     sit idle past the pool's HealthCheckIdle (as connections a server
+//     closes for idleness have): with health checks on, Get drops them and
+//     callers see no error; with them off (-health-check-idle=-1s), each dead
+//     socket may cost at most one caller one error (which Removes it);
+//  5. a hung probe dial: with the server killed and the breaker open, the
+//     probe's next dial hangs in a Dialer that ignores its context; the
+//     server restarts, and the pool must serve again within the recovery
+//     bound all the same (the probe gives up on a dial after the dial
+//     timeout).
 //
 // It prints a table of what it measured (fault, time to detect, time to
 // recover, errors seen, goroutines and pool Len before and after) and exits
@@ -63,6 +70,8 @@ type config struct {
 	poolSize    int
 	poolTimeout time.Duration
 	dialTimeout time.Duration
+	healthIdle  time.Duration // Options.HealthCheckIdle
+	killIdle    time.Duration // how long killed connections sit idle before the load resumes
 	ioTimeout   time.Duration
 	slack       time.Duration // scheduling slack on every time bound
 	recoverMax  time.Duration // bound on recovery after restart and SIGCONT
@@ -96,12 +105,14 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&cfg.pidfile, "pidfile", "", "file to write the pid of a restarted server to")
 	fs.StringVar(&cfg.out, "out", "", "also write the results to this file")
 	fs.BoolVar(&cfg.short, "short", false, "short phases, one round (CI)")
-	faults := fs.String("faults", "kill,stop,clientkill", "faults to inject, in this order each round: kill (SIGKILL and the restart), stop (SIGSTOP, SIGCONT), clientkill")
+	faults := fs.String("faults", "kill,stop,clientkill,hungprobe", "faults to inject, in this order each round: kill (SIGKILL and the restart), stop (SIGSTOP, SIGCONT), clientkill, hungprobe")
 	fs.IntVar(&cfg.rounds, "rounds", 0, "rounds of the four faults (default 1 with -short, else 3)")
 	fs.IntVar(&cfg.workers, "workers", 48, "goroutines driving load")
 	fs.IntVar(&cfg.poolSize, "pool-size", 16, "Options.PoolSize")
 	fs.DurationVar(&cfg.poolTimeout, "pool-timeout", 500*time.Millisecond, "Options.PoolTimeout")
-	fs.DurationVar(&cfg.dialTimeout, "dial-timeout", 250*time.Millisecond, "dial timeout")
+	fs.DurationVar(&cfg.dialTimeout, "dial-timeout", 250*time.Millisecond, "Options.DialTimeout")
+	fs.DurationVar(&cfg.healthIdle, "health-check-idle", 0, "Options.HealthCheckIdle (0: the pool's default, 1s; negative: no checks)")
+	fs.DurationVar(&cfg.killIdle, "kill-idle", 1200*time.Millisecond, "how long the connections CLIENT KILL closed sit idle before the load resumes")
 	fs.DurationVar(&cfg.ioTimeout, "io-timeout", 200*time.Millisecond, "deadline of each command's I/O")
 	fs.DurationVar(&cfg.slack, "slack", 300*time.Millisecond, "scheduling slack allowed on every time bound")
 	fs.DurationVar(&cfg.recoverMax, "recover-max", 2*time.Second, "bound on recovery after a restart or SIGCONT")
@@ -132,7 +143,7 @@ func parseFlags(args []string) (*config, error) {
 	cfg.faults = map[string]bool{}
 	for _, f := range strings.Split(*faults, ",") {
 		switch f {
-		case "kill", "stop", "clientkill":
+		case "kill", "stop", "clientkill", "hungprobe":
 			cfg.faults[f] = true
 		default:
 			return nil, fmt.Errorf("-faults: unknown fault %q", f)
@@ -215,11 +226,13 @@ func run(cfg *config) int {
 	smp := startSampler()
 	baseGoroutines := runtime.NumGoroutine()
 
-	d := &dialer{dial: respDial, timeout: cfg.dialTimeout, ioTimeout: cfg.ioTimeout, poolSize: int64(cfg.poolSize), t0: t0}
+	d := &dialer{dial: respDial, ioTimeout: cfg.ioTimeout, poolSize: int64(cfg.poolSize), t0: t0}
 	pool := shardpool.NewConnPool(&shardpool.Options{
-		Dialer:      d.Dial,
-		PoolSize:    cfg.poolSize,
-		PoolTimeout: cfg.poolTimeout,
+		Dialer:          d.Dial,
+		PoolSize:        cfg.poolSize,
+		PoolTimeout:     cfg.poolTimeout,
+		DialTimeout:     cfg.dialTimeout,
+		HealthCheckIdle: cfg.healthIdle,
 	})
 	smp.watch(pool)
 	dr := &driver{cfg: cfg, t0: t0, srv: srv, d: d, pool: pool, load: newLoad(pool, d, t0, cfg.workers), smp: smp}
@@ -299,6 +312,9 @@ func (dr *driver) rounds() error {
 		}
 		if dr.cfg.faults["clientkill"] {
 			steps = append(steps, dr.clientKill)
+		}
+		if dr.cfg.faults["hungprobe"] {
+			steps = append(steps, dr.hungProbe)
 		}
 		for _, step := range steps {
 			if err := step(fmt.Sprintf(" #%d", r)); err != nil {
@@ -564,7 +580,9 @@ func (dr *driver) clientKill(round string) error {
 		_, _ = dr.end(r)
 		return nil
 	}
-	sleep(50 * time.Millisecond) // for the FINs to arrive
+	// The FINs arrive, and the connections sit idle for killIdle, as
+	// connections a server closes for idleness have.
+	sleep(cfg.killIdle)
 	resumeAt := dr.since()
 	r.ref, r.refName = resumeAt, "the load resumed"
 	dr.load.start()
@@ -586,7 +604,93 @@ func (dr *driver) clientKill(round string) error {
 	if s.errs > int64(killed) {
 		r.violate(fmt.Sprintf("%d errors for %d dead sockets: a dead socket was handed out more than once, or healthy requests failed", s.errs, killed))
 	}
+	st := dr.pool.Stats()
+	r.notes = append(r.notes, fmt.Sprintf("idle %v before the load resumed; the pool's health checks dropped %d connections so far (Stats.Unhealthy)", cfg.killIdle, st.Unhealthy))
+	if cfg.healthIdle >= 0 && cfg.killIdle > cfg.effectiveHealthIdle() && s.errs > 0 {
+		r.violate(fmt.Sprintf("%d callers met a dead socket idle past HealthCheckIdle %v: the health check let it through", s.errs, cfg.effectiveHealthIdle()))
+	}
 	return nil
+}
+
+// effectiveHealthIdle is the pool's HealthCheckIdle after its defaults.
+func (c *config) effectiveHealthIdle() time.Duration {
+	if c.healthIdle == 0 {
+		return shardpool.DefaultHealthCheckIdle
+	}
+	return c.healthIdle
+}
+
+// hungProbe is fault 5: the server is killed; once the breaker is open, the
+// probe's next dial hangs in a Dialer that ignores its context; then the
+// server restarts. The probe must give up on the hung dial after the dial
+// timeout and dial again one probe interval later, so that the pool serves
+// within the recovery bound of the server accepting again.
+func (dr *driver) hungProbe(round string) error {
+	cfg := dr.cfg
+	dr.load.start()
+	sleep(200 * time.Millisecond)
+	r := dr.begin("hung probe dial" + round)
+	defer dr.d.releaseHung()
+	dr.d.arm()
+	killAt := dr.since()
+	r.ref, r.refName = killAt, "SIGKILL"
+	if err := dr.srv.kill(3 * time.Second); err != nil {
+		r.violate(err.Error())
+		_, _ = dr.end(r)
+		return err
+	}
+	if !waitFor(cfg.outage, func() bool { return dr.d.trippedAt.Load() != 0 }) {
+		r.violate("the dial-error breaker never opened")
+		_, _ = dr.end(r)
+		return nil
+	}
+	dr.d.hangNextDial()
+	if !waitFor(2*probeInterval+cfg.slack, func() bool { return dr.d.hungAt.Load() != 0 }) {
+		r.violate("the probe never dialed after the breaker opened")
+		_, _ = dr.end(r)
+		return nil
+	}
+	hungAt := time.Duration(dr.d.hungAt.Load())
+	execAt := dr.since()
+	if err := dr.srv.restart(); err != nil {
+		r.violate(err.Error())
+		_, _ = dr.end(r)
+		return err
+	}
+	if err := dr.srv.waitUp(10 * time.Second); err != nil {
+		r.violate(err.Error())
+		_, _ = dr.end(r)
+		return err
+	}
+	backAt := dr.since()
+	sleep(cfg.restartWatch)
+	dr.d.releaseHung() // only now: the pool had to recover without it
+	s, err := dr.end(r)
+	if err != nil {
+		return err
+	}
+	r.detectLabel, r.recoverLabel = "exec → accepting", "accepting → all callers served"
+	r.detect, r.hasDetect = backAt-execAt, true
+	dr.recovery(r, s, backAt, "the server accepting connections")
+	r.notes = append(r.notes, fmt.Sprintf("the probe's dial hung from %v after the kill until the end of the row; the server accepted %v after that",
+		hungAt-killAt, backAt-hungAt))
+	if ok := time.Duration(dr.d.firstOKAt.Load()); ok != 0 {
+		r.notes = append(r.notes, fmt.Sprintf("first successful dial %v after the server accepted", offset(ok, backAt)))
+	}
+	return nil
+}
+
+// waitFor polls cond every 5 ms for up to bound, and reports whether it
+// came true.
+func waitFor(bound time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		sleep(5 * time.Millisecond)
+	}
+	return true
 }
 
 // fill checks out n connections, pings each (Removing the dead), and puts

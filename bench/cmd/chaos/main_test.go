@@ -120,8 +120,8 @@ func TestLoadAgainstInProcessServer(t *testing.T) {
 	}
 	t0 := time.Now()
 	const size = 4
-	d := &dialer{dial: respDial, timeout: 250 * time.Millisecond, ioTimeout: 200 * time.Millisecond, poolSize: size, t0: t0}
-	pool := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: 500 * time.Millisecond})
+	d := &dialer{dial: respDial, ioTimeout: 200 * time.Millisecond, poolSize: size, t0: t0}
+	pool := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: 500 * time.Millisecond, DialTimeout: 250 * time.Millisecond})
 	defer pool.Close()
 	l := newLoad(pool, d, t0, 8)
 

@@ -143,8 +143,12 @@ func (dr *driver) report(elapsed time.Duration, fatal error) string {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## shardpool chaos against redis-server (%s)\n\n", map[bool]string{true: "short", false: "default"}[cfg.short])
-	fmt.Fprintf(&b, "%d workers, PoolSize %d, PoolTimeout %v, dial timeout %v, I/O deadline %v; bounds: Get %v, request %v, recovery %v, goroutine growth %d, heap growth %d MiB.\n\n",
-		cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, cfg.getBound(), cfg.reqBound(), cfg.recoverMax, cfg.goroutines, cfg.heapMiB)
+	health := "HealthCheckIdle " + cfg.effectiveHealthIdle().String()
+	if cfg.healthIdle < 0 {
+		health = "health checks off"
+	}
+	fmt.Fprintf(&b, "%d workers, PoolSize %d, PoolTimeout %v, DialTimeout %v, I/O deadline %v, %s; bounds: Get %v, request %v, recovery %v, goroutine growth %d, heap growth %d MiB.\n\n",
+		cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, health, cfg.getBound(), cfg.reqBound(), cfg.recoverMax, cfg.goroutines, cfg.heapMiB)
 	writeTable(&b, table)
 
 	b.WriteString("\nDetails (detect and recover are measured from the event named):\n\n")
