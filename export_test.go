@@ -91,3 +91,19 @@ func (l *waitlist) check() error {
 
 // CheckConn runs the built-in health check on cn.
 func CheckConn(cn *Conn) error { return connCheck(cn) }
+
+// CheckQuiet checks what holds once no call is in flight and the background
+// dials have ended: every place taken belongs to a pooled connection, and
+// no dial slot is taken.
+func (p *ConnPool) CheckQuiet() error {
+	pooled := 0
+	for _, cn := range p.reg.snapshot() {
+		if cn.tag.Pooled {
+			pooled++
+		}
+	}
+	if h, d := p.places.held(), p.places.dialing(); h != pooled || d != 0 {
+		return fmt.Errorf("%d places and %d dial slots taken, %d pooled connections", h, d, pooled)
+	}
+	return nil
+}

@@ -90,9 +90,17 @@ func TestConcurrentUseKeepsInvariants(t *testing.T) {
 	for _, k := range kinds {
 		for _, closeMidway := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/closeMidway=%v", k.name, closeMidway), func(t *testing.T) {
-				stress(t, k.make, closeMidway)
+				stress(t, k.make, closeMidway, false)
 			})
 		}
+	}
+	// shardpool's own features on top: a dial bound, health checks that
+	// fail (or panic) for some connections, and jittered MaxConnAge. The
+	// same invariants must hold.
+	for _, closeMidway := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shardpool/features/closeMidway=%v", closeMidway), func(t *testing.T) {
+			stress(t, kinds[0].make, closeMidway, true)
+		})
 	}
 }
 
@@ -109,7 +117,7 @@ func (c *stressConn) Close() error {
 	return err
 }
 
-func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
+func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway, features bool) {
 	const size, goroutines, ops = 8, 48, 400
 	// What PoolSize bounds, and so what is checked, differs.
 	//
@@ -129,7 +137,7 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 	// exceed PoolSize (MinIdleConns dials take no turn, and a Get that
 	// dials into a full pool keeps its connection, unpooled, until Put).
 	d := &fakeDialer{}
-	e := newEnv(t, mk, shardpool.Options{
+	opt := shardpool.Options{
 		PoolSize: size, MinIdleConns: 2, PoolTimeout: 5 * time.Second,
 		IdleTimeout: 2 * time.Millisecond, IdleCheckFrequency: time.Millisecond,
 		Dialer: func(ctx context.Context) (net.Conn, error) {
@@ -139,7 +147,22 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 			}
 			return &stressConn{fakeConn: c.(*fakeConn)}, nil
 		},
-	})
+	}
+	if features {
+		opt.MaxConcurrentDials = 2
+		opt.MaxConnAge, opt.MaxConnAgeJitter = 3*time.Millisecond, 2*time.Millisecond
+		opt.HealthCheckIdle = time.Nanosecond // every connection parked before the last tick
+		opt.HealthCheck = func(cn *shardpool.Conn) error {
+			switch id := cn.NetConn().(*stressConn).id; {
+			case id%7 == 0:
+				panic("health check panicked")
+			case id%3 == 0:
+				return errors.New("unhealthy")
+			}
+			return nil
+		}
+	}
+	e := newEnv(t, mk, opt)
 	e.d = d                                     // for newEnv's checks at cleanup
 	e.misuse = make(chan error, goroutines*ops) // none expected, but never block
 	_, boundsOpen := e.p.(*shardpool.ConnPool)
@@ -268,6 +291,12 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool) {
 	check()
 	assert.Zero(t, e.p.Stats().Timeouts)
 	require.Empty(t, e.misuse, "Put/Remove refused a connection the caller held")
+	if q, ok := e.p.(interface{ CheckQuiet() error }); ok && !closeMidway {
+		// Once the background dials have ended, every place belongs to
+		// a connection, and no dial slot is taken: none leaked.
+		var err error
+		assert.Eventually(t, func() bool { err = q.CheckQuiet(); return err == nil }, 5*time.Second, time.Millisecond, "%v", &err)
+	}
 
 	err := e.p.Close()
 	if closeMidway {
