@@ -691,6 +691,7 @@ func TestNegativeOptionsAreNormalized(t *testing.T) {
 		e := newEnv(t, mk, shardpool.Options{
 			PoolSize: 1, MinIdleConns: -5, MaxConnAge: -time.Second, IdleTimeout: -time.Second,
 			IdleCheckFrequency: -time.Second, PoolTimeout: -1,
+			DialTimeout: -1, MaxConcurrentDials: -3, MaxConnAgeJitter: -time.Second, HealthCheckIdle: -1,
 		})
 		cn := e.get()
 		e.lens(1, 0) // no MinIdleConns dials

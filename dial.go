@@ -246,6 +246,14 @@ func (p *ConnPool) addIdleConn() {
 	}
 	cn.home.Store(&p.shards[p.rr.Add(1)&p.mask])
 	p.putIdle(cn, false)
+	if afterIdleConnParked != nil {
+		afterIdleConnParked(p)
+	}
 	p.bgDials.Add(-1)
 	p.checkMinIdleConns()
 }
+
+// afterIdleConnParked, when set (by tests only), runs in addIdleConn between
+// the park and the end of the dial's count in bgDials: the window in which
+// the connection is counted twice.
+var afterIdleConnParked func(p *ConnPool)
