@@ -11,14 +11,25 @@ import (
 
 // Dialing, the dial-error breaker, and the MinIdleConns top-up.
 //
+// Locking: none. The breaker's state (dialErrors, lastErr, probing), the
+// top-up's (bgDials, topping) and the places and dial slots (places.go) are
+// atomics. The goroutines that call the Dialer in the background run in
+// p.dials, which Close does not wait for.
+//
+// Every dial is bounded by DialTimeout, through its context (dialContext).
+//
 // The breaker: each failed dial increments dialErrors and each successful
-// one resets it, so it counts consecutive failures. Once it reaches
-// PoolSize, dials fail at once with the last dial error, without calling
-// the Dialer, and one probe goroutine dials every probeInterval until a dial
-// succeeds; then it resets the count and the pool dials normally again.
-// Unlike go-redis v8, success resets the count (sporadic failures spread
-// over hours do not trip it) and the probe cannot be lost: probing is
-// cleared before the count, so a trip after the reset starts a new probe.
+// one resets it, so it counts consecutive failures. A dial cut short by the
+// caller's context does not count; one cut short by DialTimeout does. Once
+// the count reaches PoolSize, dials fail at once with the last dial error,
+// without calling the Dialer, and one probe goroutine dials every
+// probeInterval until a dial succeeds; then it resets the count and the pool
+// dials normally again. The probe waits for each attempt at most the
+// background dial timeout, even if the Dialer ignores its context, so a
+// hung dial cannot keep the breaker open. Unlike go-redis v8, success
+// resets the count (sporadic failures spread over hours do not trip it) and
+// the probe cannot be lost: probing is cleared before the count, so a trip
+// after the reset starts a new probe.
 
 // probeInterval is how often the probe dials while the breaker is open.
 var probeInterval = time.Second
