@@ -181,3 +181,48 @@ func ExampleOptions_onMisuse() {
 	// misuse: shardpool: connection is nil or belongs to another pool
 	// 1 1
 }
+
+// Dialing and health options for a service that must ride out server
+// restarts: every dial bounded, no more than a few dials at once after a
+// restart, connections idle for a while checked before use, and ages
+// spread so that connections dialed together are not all replaced
+// together. Here the server drops the pool's idle connection; the next Get
+// notices, dials a fresh one, and the caller never sees the dead socket.
+func ExampleOptions_dialingAndHealth() {
+	addr, stop := echoServer()
+	defer func() { stop() }() // the server running at the end
+
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		},
+		PoolSize:           64,
+		DialTimeout:        time.Second,            // each dial; 0 means 5 s
+		MaxConcurrentDials: 4,                      // Gets beyond wait for a slot or a connection
+		HealthCheckIdle:    100 * time.Millisecond, // check connections idle this long; 0 means 1 s
+		MaxConnAge:         30 * time.Minute,
+		MaxConnAgeJitter:   5 * time.Minute, // each connection's limit in 25..35 min
+	})
+	defer pool.Close()
+
+	cn, err := pool.Get(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pool.Put(cn)
+
+	stop() // the server goes away, and with it the idle connection's peer
+	addr, stop = echoServer()
+	time.Sleep(200 * time.Millisecond) // idle past HealthCheckIdle
+
+	cn, err = pool.Get(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer pool.Put(cn)
+	fmt.Println("unhealthy connections dropped:", pool.Stats().Unhealthy)
+	// Output: unhealthy connections dropped: 1
+}
