@@ -55,9 +55,9 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	dialCtx, cancel := p.dialContext(ctx, bg)
+	dialCtx, bounded := p.dialContext(ctx, bg)
 	netConn, err := p.callDialer(dialCtx)
-	cancel()
+	bounded.release()
 	if err != nil {
 		// The caller's context, not dialCtx: a dial cut short by
 		// DialTimeout does say something about the server.
@@ -92,15 +92,28 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 
 // dialContext returns ctx bounded by the dial timeout: DialTimeout, or
 // for background dials DefaultDialTimeout when DialTimeout is negative.
-func (p *ConnPool) dialContext(ctx context.Context, bg bool) (context.Context, context.CancelFunc) {
+// Call release when the dial has returned.
+// A nil *boundedCtx means ctx is not bounded: release is then a no-op.
+func (p *ConnPool) dialContext(ctx context.Context, bg bool) (context.Context, *boundedCtx) {
 	d := p.opt.DialTimeout
 	if d < 0 {
 		if !bg {
-			return ctx, func() {}
+			return ctx, nil
 		}
 		d = DefaultDialTimeout
 	}
-	return context.WithTimeout(ctx, d)
+	c := newBoundedCtx(ctx, p.dialStart(), d)
+	return c, c
+}
+
+// dialStart returns the time a dial's bound counts from: the pool's coarse
+// clock when it runs (up to its resolution early, which makes the bound
+// that much shorter, and saves a clock read per dial), else time.Now.
+func (p *ConnPool) dialStart() time.Time {
+	if p.timed {
+		return p.clock.epoch.Add(time.Duration(p.clock.read()))
+	}
+	return time.Now()
 }
 
 // callDialer calls the Dialer, turning a panic into an error.
@@ -178,8 +191,8 @@ func (p *ConnPool) probe() {
 // server accepts again. Such an attempt runs on, and closes its connection
 // if it ever gets one.
 func (p *ConnPool) probeDial() error {
-	ctx, cancel := p.dialContext(p.bgCtx, true)
-	defer cancel()
+	ctx, bounded := p.dialContext(p.bgCtx, true)
+	defer bounded.release()
 	res := make(chan error, 1) // the attempt never blocks on it
 	if !p.dials.Go(func() {
 		netConn, err := p.callDialer(ctx)

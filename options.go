@@ -36,11 +36,13 @@ type Options struct {
 	// DefaultDialTimeout (5 s). Negative means that Get's and NewConn's
 	// dials are bounded by the caller's context only; background dials and
 	// the probe are still bounded, by DefaultDialTimeout. The bound reaches
-	// the Dialer as its context's deadline. The probe does not wait past it
-	// even for a Dialer that ignores its context: it counts the attempt as
-	// failed and tries again one probe interval later. (shardpool only:
-	// the baseline, as go-redis v8's pool, leaves dial timeouts to the
-	// Dialer.)
+	// the Dialer as its context's deadline, counted on the pool's coarse
+	// clock when it runs (so it may fall up to that clock's resolution
+	// early), and arms a timer only if the Dialer asks for Done. The probe
+	// does not wait past it even for a Dialer that ignores its context: it
+	// counts the attempt as failed and tries again one probe interval
+	// later. (shardpool only: the baseline, as go-redis v8's pool, leaves
+	// dial timeouts to the Dialer.)
 	DialTimeout time.Duration
 
 	// OnClose, if set, is called once for each connection the pool closes,

@@ -1,0 +1,101 @@
+package shardpool
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// A dial's context keeps context's contract, lazily: its deadline is the
+// earlier of its parent's and its own, it ends at that deadline, when its
+// parent ends, or at release, and Err is nil exactly while Done is open.
+func TestBoundedCtx(t *testing.T) {
+	t.Run("deadline", func(t *testing.T) {
+		c := newBoundedCtx(context.Background(), time.Now(), time.Hour)
+		dl, ok := c.Deadline()
+		assert.True(t, ok)
+		assert.InDelta(t, float64(time.Hour), float64(time.Until(dl)), float64(time.Minute))
+		parent, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		pdl, _ := parent.Deadline()
+		dl, _ = newBoundedCtx(parent, time.Now(), time.Hour).Deadline()
+		assert.Equal(t, pdl, dl, "the parent's earlier deadline")
+		c.release()
+	})
+	t.Run("expires without Done", func(t *testing.T) {
+		c := newBoundedCtx(context.Background(), time.Now(), 20*time.Millisecond)
+		assert.NoError(t, c.Err())
+		require.Eventually(t, func() bool { return c.Err() != nil }, 5*time.Second, time.Millisecond)
+		assert.ErrorIs(t, c.Err(), context.DeadlineExceeded)
+		assert.True(t, closed(c.Done()), "Done made after the end is closed")
+	})
+	t.Run("expires with Done", func(t *testing.T) {
+		c := newBoundedCtx(context.Background(), time.Now(), 20*time.Millisecond)
+		done := c.Done()
+		assert.False(t, closed(done))
+		assert.NoError(t, c.Err())
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Done never closed at the deadline")
+		}
+		assert.ErrorIs(t, c.Err(), context.DeadlineExceeded)
+	})
+	t.Run("parent ends", func(t *testing.T) {
+		parent, cancel := context.WithCancel(context.Background())
+		c := newBoundedCtx(parent, time.Now(), time.Hour)
+		done := c.Done()
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Done never closed when the parent ended")
+		}
+		assert.ErrorIs(t, c.Err(), context.Canceled)
+		c.release()
+		assert.ErrorIs(t, c.Err(), context.Canceled)
+	})
+	t.Run("release", func(t *testing.T) {
+		c := newBoundedCtx(context.Background(), time.Now(), time.Hour)
+		done := c.Done()
+		c.release()
+		assert.True(t, closed(done))
+		assert.ErrorIs(t, c.Err(), context.Canceled)
+		c.release() // twice: a no-op
+		var unbounded *boundedCtx
+		unbounded.release()
+	})
+	t.Run("Err implies Done", func(t *testing.T) {
+		for i := 0; i < 200; i++ {
+			c := newBoundedCtx(context.Background(), time.Now(), time.Duration(i%5)*time.Microsecond)
+			done := c.Done()
+			for c.Err() == nil {
+			}
+			require.True(t, closed(done), "Err set while Done was open")
+		}
+	})
+}
+
+// A dial whose Dialer never asks for Done costs the bound one allocation:
+// no timer.
+func TestBoundedCtxAllocatesOnce(t *testing.T) {
+	allocs := testing.AllocsPerRun(100, func() {
+		c := newBoundedCtx(context.Background(), time.Now(), time.Second)
+		_, _ = c.Deadline()
+		_ = c.Err()
+		c.release()
+	})
+	assert.Equal(t, 1.0, allocs)
+}
