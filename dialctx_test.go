@@ -2,6 +2,7 @@ package shardpool
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -98,4 +99,26 @@ func TestBoundedCtxAllocatesOnce(t *testing.T) {
 		c.release()
 	})
 	assert.Equal(t, 1.0, allocs)
+}
+
+// Contexts derived from a dial's context follow it without a goroutine of
+// their own, as they follow a WithDeadline context: a net.Dialer hangs an
+// AfterFunc on it for every connect.
+func TestBoundedCtxChildrenNeedNoGoroutine(t *testing.T) {
+	const n = 100
+	before := runtime.NumGoroutine()
+	parents := make([]*boundedCtx, n)
+	stops := make([]func() bool, n)
+	for i := range parents {
+		parents[i] = newBoundedCtx(context.Background(), time.Now(), time.Hour)
+		stops[i] = context.AfterFunc(parents[i], func() {})
+		_, cancel := context.WithCancel(parents[i])
+		defer cancel()
+	}
+	assert.Less(t, runtime.NumGoroutine()-before, n/2, "a goroutine per derived context")
+	for i, c := range parents {
+		stops[i]()
+		c.release()
+		assert.True(t, closed(c.Done()))
+	}
 }
