@@ -22,7 +22,8 @@ func echoServer() (addr string, stop func()) {
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var conns []net.Conn
+	var conns []net.Conn // guarded by mu
+	stopped := false     // guarded by mu
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -31,16 +32,25 @@ func echoServer() (addr string, stop func()) {
 			if err != nil {
 				return
 			}
+			// A connection accepted while stop runs is closed here, or
+			// recorded before stop closes the recorded ones: never left
+			// open with an echo goroutine on it.
 			mu.Lock()
+			if stopped {
+				mu.Unlock()
+				_ = c.Close()
+				return
+			}
 			conns = append(conns, c)
-			mu.Unlock()
 			wg.Add(1)
+			mu.Unlock()
 			go func() { defer wg.Done(); _, _ = io.Copy(c, c) }()
 		}
 	}()
 	return ln.Addr().String(), func() {
 		_ = ln.Close()
 		mu.Lock()
+		stopped = true
 		for _, c := range conns {
 			_ = c.Close()
 		}
