@@ -472,31 +472,46 @@ func (dr *driver) sigkillAndRestart(round string) error {
 	sleep(100 * time.Millisecond)
 	r = dr.begin("restart" + round)
 	dr.d.arm()
-	execAt := dr.since()
-	r.ref, r.refName = execAt, "the restart"
-	if err := dr.srv.restart(); err != nil {
-		r.violate(err.Error())
-		_, _ = dr.end(r)
-		return err
-	}
-	if err := dr.srv.waitUp(10 * time.Second); err != nil {
-		r.violate(err.Error())
-		_, _ = dr.end(r)
-		return err
-	}
-	backAt := dr.since()
-	sleep(cfg.restartWatch)
-	s, err = dr.end(r)
+	r.ref, r.refName = dr.since(), "the restart"
+	backAt, err := dr.restartWatched(r, nil)
 	if err != nil {
 		return err
 	}
-	r.detectLabel, r.recoverLabel = "exec → accepting", "accepting → all callers served"
-	r.detect, r.hasDetect = backAt-execAt, true
-	dr.recovery(r, s, backAt, "the server accepting connections")
 	if ok := time.Duration(dr.d.firstOKAt.Load()); ok != 0 {
 		r.notes = append(r.notes, fmt.Sprintf("first successful dial (the probe) %v after the server accepted", offset(ok, backAt)))
 	}
 	return nil
+}
+
+// restartWatched restarts the server with the load running, watches for
+// restartWatch, and ends r with its detect (exec → accepting) and recovery
+// (accepting → all callers served) filled in. beforeEnd, if set, runs just
+// before r ends. It returns when the server accepted, as an offset.
+func (dr *driver) restartWatched(r *row, beforeEnd func()) (time.Duration, error) {
+	execAt := dr.since()
+	if err := dr.srv.restart(); err != nil {
+		r.violate(err.Error())
+		_, _ = dr.end(r)
+		return 0, err
+	}
+	if err := dr.srv.waitUp(10 * time.Second); err != nil {
+		r.violate(err.Error())
+		_, _ = dr.end(r)
+		return 0, err
+	}
+	backAt := dr.since()
+	sleep(dr.cfg.restartWatch)
+	if beforeEnd != nil {
+		beforeEnd()
+	}
+	s, err := dr.end(r)
+	if err != nil {
+		return backAt, err
+	}
+	r.detectLabel, r.recoverLabel = "exec → accepting", "accepting → all callers served"
+	r.detect, r.hasDetect = backAt-execAt, true
+	dr.recovery(r, s, backAt, "the server accepting connections")
+	return backAt, nil
 }
 
 // recovery fills in r's recovery from ref and checks it against the bound.
@@ -651,27 +666,11 @@ func (dr *driver) hungProbe(round string) error {
 		return nil
 	}
 	hungAt := time.Duration(dr.d.hungAt.Load())
-	execAt := dr.since()
-	if err := dr.srv.restart(); err != nil {
-		r.violate(err.Error())
-		_, _ = dr.end(r)
-		return err
-	}
-	if err := dr.srv.waitUp(10 * time.Second); err != nil {
-		r.violate(err.Error())
-		_, _ = dr.end(r)
-		return err
-	}
-	backAt := dr.since()
-	sleep(cfg.restartWatch)
-	dr.d.releaseHung() // only now: the pool had to recover without it
-	s, err := dr.end(r)
+	// Released only at the end: the pool had to recover without it.
+	backAt, err := dr.restartWatched(r, dr.d.releaseHung)
 	if err != nil {
 		return err
 	}
-	r.detectLabel, r.recoverLabel = "exec → accepting", "accepting → all callers served"
-	r.detect, r.hasDetect = backAt-execAt, true
-	dr.recovery(r, s, backAt, "the server accepting connections")
 	r.notes = append(r.notes, fmt.Sprintf("the probe's dial hung from %v after the kill until the end of the row; the server accepted %v after that",
 		hungAt-killAt, backAt-hungAt))
 	if ok := time.Duration(dr.d.firstOKAt.Load()); ok != 0 {
