@@ -40,7 +40,7 @@ func TestPutBehindAStalledServerReturns(t *testing.T) {
 		_, ok := p.waiters.enqueue(&waiter{ch: make(chan *Conn, 1)}, p.clock.exact())
 		require.True(t, ok)
 	}
-	p.serving.Store(1)
+	p.serving.n.Store(1)
 
 	done := make(chan struct{})
 	go func() {
@@ -53,5 +53,5 @@ func TestPutBehindAStalledServerReturns(t *testing.T) {
 		t.Fatal("Put blocked behind a server that never ran")
 	}
 	require.Equal(t, 1, p.IdleLen(), "the connection waits, parked, for the round it kicked")
-	p.serving.Store(0) // Close sends poolClosed to the queued waiters
+	p.serving.n.Store(0) // Close sends poolClosed to the queued waiters
 }

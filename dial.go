@@ -213,26 +213,17 @@ func (p *ConnPool) probeDial() error {
 
 // checkMinIdleConns makes sure a top-up runs after this call, so that idle
 // connections plus those being dialed for MinIdleConns reach it (within
-// PoolSize). Top-ups are serialized by the election kick uses (wait.go):
-// the caller whose increment takes p.topping from 0 runs them, and a call
-// that finds one running leaves its increment, which makes the runner look
-// again. Two top-ups that each counted the pool before the other's dials
-// started would dial twice for the same shortfall.
+// PoolSize). Top-ups run one at a time (p.topping, see rounds.go), as serve
+// rounds do: two top-ups that each counted the pool before the other's
+// dials started would dial twice for the same shortfall.
 func (p *ConnPool) checkMinIdleConns() {
-	if p.opt.MinIdleConns == 0 || p.topping.Add(1) != 1 {
-		return
-	}
-	for {
-		seen := p.topping.Load()
-		p.topUp()
-		if p.topping.Add(-seen) == 0 {
-			return
-		}
+	if p.opt.MinIdleConns != 0 {
+		p.topping.request(p.topUp)
 	}
 }
 
-// topUp starts the background dials MinIdleConns lacks. Only the elected
-// caller of checkMinIdleConns runs it, so bgDials changes under it only by
+// topUp starts the background dials MinIdleConns lacks. Only p.topping's
+// runner runs it, so bgDials changes under it only by
 // dials ending.
 //
 // It loads bgDials before it counts idle connections. A dial parks its

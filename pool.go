@@ -81,9 +81,9 @@ type ConnPool struct {
 
 	// Written when a connection is dialed or closed, or a Get waits.
 	places     places       // places and dial slots taken; see places.go
-	serving    atomic.Int32 // serve rounds asked for; see wait.go
+	serving    rounds       // serve rounds; see wait.go
 	bgDials    atomic.Int32 // MinIdleConns dials under way, until their connection is parked
-	topping    atomic.Int32 // MinIdleConns top-ups asked for; see checkMinIdleConns
+	topping    rounds       // MinIdleConns top-ups; see checkMinIdleConns
 	dialErrors atomic.Uint32
 	lastErr    atomic.Pointer[dialError]
 	probing    atomic.Bool
@@ -243,7 +243,7 @@ func (p *ConnPool) Put(cn *Conn) {
 	// the oldest (see wait.go). The state check keeps a second Put on the
 	// path that reports it.
 	if p.waiters.len() != 0 && cn.tag.State() == connstate.CheckedOut &&
-		p.serving.CompareAndSwap(0, 1) {
+		p.serving.tryEnter() {
 		p.putServing(cn)
 		return
 	}
@@ -292,7 +292,7 @@ func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
 func (p *ConnPool) awaitRound(cn *Conn) {
 	if p.spin && p.waiters.len() >= awaitQueue*p.opt.PoolSize {
 		for i := 0; i < awaitSpins; i++ {
-			if cn.tag.State() != connstate.Idle || p.serving.Load() == 0 {
+			if cn.tag.State() != connstate.Idle || p.serving.idle() {
 				return
 			}
 		}

@@ -10,8 +10,9 @@ import (
 // that wait.
 //
 // Locking: this file takes no lock of its own. It uses the wait list's
-// methods (waitlist.go), the shards' methods (shard.go), and three atomics:
-// p.places, p.serving and, through p.waiters.len, the wait list's length.
+// methods (waitlist.go), the shards' methods (shard.go), p.serving's
+// (rounds.go), and two atomics: p.places and, through p.waiters.len, the
+// wait list's length.
 //
 // Places. p.places counts the pooled connections that exist or are being
 // dialed (never more than PoolSize), and the dials in flight (never more
@@ -26,16 +27,12 @@ import (
 //
 // Serving. Waiters are served by serve rounds. A round takes idle
 // connections from the shards, or free places, and hands them to waiters,
-// oldest first, until it runs out of one or the other. At most one
-// goroutine serves at a time, the one whose increment took p.serving from 0:
-// a goroutine that wants a round (kick) increments p.serving, and if a
-// server is active it returns at once, leaving its increment for the server
-// to see. The server loads p.serving, runs a round, and subtracts what it
-// loaded; if the result is not 0, a kick came during the round, and it runs
-// another. A kick that comes before the server's load is served by the
-// round that follows the load; one that comes after it makes the
-// subtraction non-zero. So a Put that finds waiters never blocks on a
-// round: when no round is running it becomes the server and hands its
+// oldest first, until it runs out of one or the other. p.serving (a rounds,
+// see rounds.go) runs them one goroutine at a time, the server: a
+// goroutine that wants a round kicks, and every kick is followed by a
+// round that starts after it, run by the kicker itself when no server is
+// active, and otherwise by the active server, without waiting for it. So a
+// Put that finds waiters never blocks on a round: when no round is running it becomes the server and hands its
 // connection straight to the oldest waiter (see putServing), and otherwise
 // it parks the connection in its own shard and kicks. Such a Put then gives
 // the server a moment to take the connection, spinning for at most a few
@@ -107,27 +104,9 @@ func (p *ConnPool) kickIfWaiting() {
 }
 
 // kick makes sure a serve round starts after this call: it runs rounds
-// itself, and reports true, or leaves its increment of p.serving for the
-// active server, and reports false.
-func (p *ConnPool) kick() bool {
-	if p.serving.Add(1) == 1 {
-		p.serveLoop()
-		return true
-	}
-	return false
-}
-
-// serveLoop runs rounds while kicks keep coming. The caller is the server:
-// its increment took p.serving from 0.
-func (p *ConnPool) serveLoop() {
-	for {
-		seen := p.serving.Load()
-		p.serveRound()
-		if p.serving.Add(-seen) == 0 {
-			return
-		}
-	}
-}
+// itself, and reports true, or leaves its request for the active server,
+// and reports false.
+func (p *ConnPool) kick() bool { return p.serving.request(p.serveRound) }
 
 // serveRound serves waiters, oldest first, with idle connections from the
 // shards and then with free places, until it runs out of waiters or of
@@ -206,7 +185,7 @@ func (p *ConnPool) giveBack(cn *Conn) {
 }
 
 // putServing is Put when Gets are waiting and no round is running: the
-// caller became the server (it took p.serving from 0 to 1), and hands cn,
+// caller became the server (p.serving.tryEnter), and hands cn,
 // checked out, straight to the oldest waiter instead of parking it and
 // popping it again. Then it runs the rounds kicks asked for meanwhile.
 func (p *ConnPool) putServing(cn *Conn) {
@@ -225,9 +204,7 @@ func (p *ConnPool) putServing(cn *Conn) {
 	case !p.handTo(cn):
 		p.putIdle(cn, false)
 	}
-	if p.serving.Add(-1) != 0 {
-		p.serveLoop()
-	}
+	p.serving.leave(p.serveRound)
 }
 
 // wait queues the caller and waits for a connection, a place, ctx, the pool
