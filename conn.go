@@ -43,6 +43,10 @@ type Conn struct {
 	// Options.MaxConnAgeJitter); read-only after publication.
 	ageJitter int64
 	regIdx    int // index in the pool's registry; guarded by registry.mu
+
+	// leak is the checkout Get recorded for Options.LeakThreshold; see
+	// leak.go.
+	leak leakRecord
 }
 
 // NewConn wraps netConn in a Conn that belongs to no pool. Pools create

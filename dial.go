@@ -46,7 +46,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 	if p.opt.Dialer == nil {
 		return nil, ErrNoDialer
 	}
-	if p.dialErrors.Load() >= uint32(p.opt.PoolSize) {
+	if p.breakerOpen() {
 		return nil, p.lastDialError()
 	}
 
@@ -65,8 +65,8 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 			return nil, err
 		}
 		p.lastErr.Store(&dialError{err})
-		if p.dialErrors.Add(1) == uint32(p.opt.PoolSize) {
-			p.startProbe()
+		if p.dialErrors.Add(1) >= uint32(p.poolSize()) {
+			p.startProbe() // a no-op while a probe runs
 		}
 		return nil, err
 	}
@@ -128,6 +128,12 @@ func (p *ConnPool) callDialer(ctx context.Context) (netConn net.Conn, err error)
 		err = fmt.Errorf("shardpool: Dialer returned a nil net.Conn and no error")
 	}
 	return netConn, err
+}
+
+// breakerOpen reports whether dials fail fast: PoolSize dials in a row
+// have failed (the current PoolSize: a shrink can open the breaker).
+func (p *ConnPool) breakerOpen() bool {
+	return p.dialErrors.Load() >= uint32(p.poolSize())
 }
 
 func (p *ConnPool) lastDialError() error {
@@ -217,7 +223,7 @@ func (p *ConnPool) probeDial() error {
 // rounds do: two top-ups that each counted the pool before the other's
 // dials started would dial twice for the same shortfall.
 func (p *ConnPool) checkMinIdleConns() {
-	if p.opt.MinIdleConns != 0 {
+	if p.minIdle.Load() != 0 {
 		p.topping.request(p.topUp)
 	}
 }
@@ -233,9 +239,9 @@ func (p *ConnPool) checkMinIdleConns() {
 // end makes it up), never zero times (which would dial one too many, and
 // nothing would take it back).
 func (p *ConnPool) topUp() {
-	need := p.opt.MinIdleConns - int(p.bgDials.Load()) - p.IdleLen()
+	need := int(p.minIdle.Load()) - int(p.bgDials.Load()) - p.IdleLen()
 	for ; need > 0; need-- {
-		if p.closed.Load() || p.dialErrors.Load() >= uint32(p.opt.PoolSize) || !p.tryAcquire() {
+		if p.closed.Load() || p.breakerOpen() || !p.tryAcquire() {
 			return
 		}
 		p.bgDials.Add(1)

@@ -30,6 +30,10 @@ var (
 	// a connection Put twice.
 	ErrNotCheckedOut = errors.New("shardpool: connection is not checked out")
 
+	// ErrPoolExhausted is returned by Get when it would wait while
+	// Options.MaxWaiters Gets are already waiting.
+	ErrPoolExhausted = errors.New("shardpool: too many Gets waiting for a connection")
+
 	// ErrDialerPanic wraps the value of a panic in Options.Dialer; the pool
 	// turns the panic into a dial error.
 	ErrDialerPanic = errors.New("shardpool: dialer panicked")
@@ -47,7 +51,7 @@ var (
 // read until a wait times out.
 type PoolTimeoutError struct {
 	Waited     time.Duration // how long the Get waited
-	PoolSize   int           // Options.PoolSize
+	PoolSize   int           // Options.PoolSize, as SetPoolSize left it
 	Held       int           // places taken: connections held and dials under way
 	CheckedOut int           // Held less Dialing and Idle
 	Dialing    int           // pooled dials under way (dial slots taken)
@@ -59,6 +63,15 @@ type PoolTimeoutError struct {
 	// on, Get fails fast without dialing until a probe dial succeeds.
 	DialErrors    int
 	LastDialError error
+
+	// With Options.LeakThreshold set, OldestCheckout is how long the
+	// connection checked out longest has been held, and OldestCheckoutAt
+	// where the Get that took it was called (function and file:line).
+	// Most pool timeouts are leaks, and this points at the likely
+	// culprit. Both are zero without LeakThreshold, or when nothing is
+	// checked out.
+	OldestCheckout   time.Duration
+	OldestCheckoutAt string
 }
 
 // Error describes the timeout and the pool's state.
@@ -78,6 +91,9 @@ func (e *PoolTimeoutError) Error() string {
 	default:
 		fmt.Fprintf(&b, "%d in a row; last: %v", e.DialErrors, e.LastDialError)
 	}
+	if e.OldestCheckoutAt != "" {
+		fmt.Fprintf(&b, "; oldest checkout: held %v, taken at %s", roundHeld(e.OldestCheckout), e.OldestCheckoutAt)
+	}
 	return b.String()
 }
 
@@ -89,7 +105,7 @@ func (e *PoolTimeoutError) Is(target error) bool { return target == ErrPoolTimeo
 func (p *ConnPool) timeoutError(waited time.Duration) error {
 	e := &PoolTimeoutError{
 		Waited:     waited,
-		PoolSize:   p.opt.PoolSize,
+		PoolSize:   p.poolSize(),
 		Held:       p.places.held(),
 		Dialing:    p.places.dialing(),
 		Idle:       p.IdleLen(),
@@ -97,8 +113,20 @@ func (p *ConnPool) timeoutError(waited time.Duration) error {
 		DialErrors: int(p.dialErrors.Load()),
 	}
 	e.CheckedOut = max(0, e.Held-e.Dialing-e.Idle)
+	if p.leakOn {
+		e.OldestCheckout, e.OldestCheckoutAt = p.oldestCheckout()
+	}
 	if e.DialErrors > 0 {
 		e.LastDialError = p.lastDialError()
 	}
 	return e
+}
+
+// roundHeld rounds a checkout's age for a message: to 100 ms from a second
+// on ("5.2s"), to the millisecond below.
+func roundHeld(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
 }

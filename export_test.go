@@ -2,6 +2,7 @@ package shardpool
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/shardpool/shardpool/internal/connstate"
 )
@@ -30,15 +31,19 @@ func (p *ConnPool) CheckInvariants() error {
 			pooled++
 		}
 	}
-	if held := p.places.held(); p.closed.Load() == false && (pooled > held || held > p.opt.PoolSize) {
-		return fmt.Errorf("%d pooled connections registered, %d places held, PoolSize %d", pooled, held, p.opt.PoolSize)
+	// More places than PoolSize may be held after SetPoolSize shrank the
+	// pool, until the surplus is closed; the tests that resize check the
+	// bound at the dialer instead.
+	if held := p.places.held(); p.closed.Load() == false && (pooled > held || (!resized(p) && held > p.poolSize())) {
+		return fmt.Errorf("%d pooled connections registered, %d places held, PoolSize %d", pooled, held, p.poolSize())
 	}
 	// Slots may outnumber places for a moment: Filter can close a
 	// connection just dialed, freeing its place, before its dial gives
 	// the slot back.
-	if d := p.places.dialing(); d > p.opt.MaxConcurrentDials {
-		return fmt.Errorf("%d dial slots taken, MaxConcurrentDials %d", d, p.opt.MaxConcurrentDials)
+	if d, limit := p.places.dialing(), p.dialLimit(p.poolSize()); !resized(p) && d > limit {
+		return fmt.Errorf("%d dial slots taken, MaxConcurrentDials %d", d, limit)
 	}
+	idle := 0
 	for i := range p.shards {
 		s := &p.shards[i]
 		n := 0
@@ -64,8 +69,21 @@ func (p *ConnPool) CheckInvariants() error {
 		if s.tail != prev || n != s.n {
 			return fmt.Errorf("shard %d: count %d, list %d, tail ok %v", i, s.n, n, s.tail == prev)
 		}
+		if s.room < 0 || (!p.idle.on && s.room != 0) {
+			return fmt.Errorf("shard %d: idle room %d", i, s.room)
+		}
+		idle += n
 		if n > 0 && !s.hasIdle() {
 			return fmt.Errorf("shard %d: nonEmpty clear with %d idle", i, n)
+		}
+	}
+	// IdleLen + room cached + free room + room in transit (findRoom) =
+	// MaxIdleConns; so with free room not negative (no cut being paid),
+	// IdleLen is within the bound. The bound is loaded after free:
+	// setIdleCap stores them in the order that keeps this true.
+	if p.idle.on {
+		if free, limit := p.idle.free.Load(), p.idle.max.Load(); free >= 0 && int64(idle) > limit {
+			return fmt.Errorf("%d idle, MaxIdleConns %d", idle, limit)
 		}
 	}
 	return p.waiters.check()
@@ -108,5 +126,29 @@ func (p *ConnPool) CheckQuiet() error {
 	if h, d := p.places.held(), p.places.dialing(); h != pooled || d != 0 {
 		return fmt.Errorf("%d places and %d dial slots taken, %d pooled connections", h, d, pooled)
 	}
+	if p.idle.on {
+		room := int(p.idle.free.Load())
+		for i := range p.shards {
+			room += p.shards[i].takeRoomForCheck()
+		}
+		if idle, limit := p.IdleLen(), int(p.idle.max.Load()); idle+room != limit {
+			return fmt.Errorf("%d idle and %d room, MaxIdleConns %d", idle, room, limit)
+		}
+	}
 	return nil
 }
+
+// takeRoomForCheck reads the room s caches.
+func (s *shard) takeRoomForCheck() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.room
+}
+
+// SetResized marks p as resized by a test, so that CheckInvariants does
+// not hold it to the current PoolSize (surplus may be checked out).
+func (p *ConnPool) SetResized() { resizedPools.Store(p, true) }
+
+var resizedPools sync.Map
+
+func resized(p *ConnPool) bool { _, ok := resizedPools.Load(p); return ok }

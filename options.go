@@ -62,8 +62,9 @@ type Options struct {
 	PoolFIFO bool
 
 	// PoolSize bounds the connections the pool holds, and so the ones
-	// checked out at once. Values <= 0 mean 10 × GOMAXPROCS. Connections
-	// made by NewConn are the caller's and do not count.
+	// checked out at once. Values <= 0 mean 10 × GOMAXPROCS; values above
+	// 2,097,151 mean that. Connections made by NewConn are the caller's
+	// and do not count. SetPoolSize changes it on a live pool.
 	PoolSize int
 
 	// MaxConcurrentDials bounds the pool's dials in flight at once: Get's
@@ -72,12 +73,62 @@ type Options struct {
 	// becoming a storm of dials. A Get that would dial beyond it waits for
 	// a dial slot or a connection, whichever comes first, within
 	// PoolTimeout and its context. Values <= 0, and values above PoolSize,
-	// mean PoolSize (no bound beyond PoolSize's). (shardpool only.)
+	// mean PoolSize (no bound beyond PoolSize's): the current PoolSize,
+	// after SetPoolSize. (shardpool only.)
 	MaxConcurrentDials int
 
 	// MinIdleConns is how many idle connections the pool keeps dialed in
-	// the background. Negative means 0; it is capped at PoolSize.
+	// the background. Negative means 0; it is capped at PoolSize and at
+	// MaxIdleConns, the current ones after SetPoolSize.
 	MinIdleConns int
+
+	// MaxIdleConns bounds the idle connections the pool holds. A Put that
+	// would exceed it closes the connection instead, frees its place and
+	// so lets a waiting Get dial, and counts it in Stats().IdleCapConns.
+	// 0 (or negative) means no bound beyond PoolSize; a value above
+	// PoolSize bounds nothing until SetPoolSize grows the pool past it.
+	// The bound is exact: IdleLen never exceeds it, not even for a moment
+	// (except while SetPoolSize lowers it, until it returns). A Put is
+	// refused only when the pool as a whole holds MaxIdleConns idle, or,
+	// under concurrent Gets, when one of them frees room on another core
+	// just as the Put looks. With it unset, Get and Put pay nothing for
+	// it. (shardpool only: the baseline, as go-redis v8, has no such
+	// bound.)
+	MaxIdleConns int
+
+	// MaxWaiters bounds how many Gets wait at once. A Get that would wait
+	// while MaxWaiters are already waiting returns ErrPoolExhausted at
+	// once, and is counted in Stats().Exhausted: under overload the pool
+	// sheds load instead of holding every caller for PoolTimeout. Waiting
+	// means what it does for Stats().PendingRequests: queued for a
+	// connection, a place or a dial slot, not dialing. A Get that can take
+	// an idle connection or dial is never refused, even if it arrives
+	// while the queue is full. 0 (or negative) means no bound.
+	// (shardpool only.)
+	MaxWaiters int
+
+	// LeakThreshold turns on leak detection: a connection that a Get
+	// handed out and that has not been Put or Removed this long after is
+	// reported once to OnLeak, with the stack of that Get, and counted in
+	// Stats().Leaks. A connection that comes back later is not reported
+	// again for that checkout. Connections from NewConn are the caller's
+	// and are not watched. The pool's timeout error (PoolTimeoutError)
+	// then also names the oldest checkout: how long it has been held and
+	// where it was taken. It costs each Get a stack capture (a few hundred
+	// ns, no allocation); it is a debugging aid. The check runs on a pool
+	// goroutine every quarter of LeakThreshold (at least every
+	// millisecond, at most every second), so a leak is reported between
+	// LeakThreshold and LeakThreshold plus that period after its Get.
+	// 0 (or negative) turns it off, and then Get and Put pay nothing for
+	// it. (shardpool only.)
+	LeakThreshold time.Duration
+
+	// OnLeak is called once for each leaked checkout (see LeakThreshold),
+	// on the pool's leak-check goroutine, outside the pool's locks; the
+	// next check waits for it to return. A panic in it is recovered and
+	// ignored. nil means leaks are only counted (Stats().Leaks) and named
+	// in timeout errors.
+	OnLeak func(Leak)
 
 	// MaxConnAge closes a connection once it is this old, when it is next
 	// met idle. 0 (or negative) keeps connections of any age.
@@ -132,12 +183,22 @@ type Options struct {
 	IdleCheckFrequency time.Duration
 }
 
+// defaultPoolSize is the PoolSize used for values <= 0.
+func defaultPoolSize() int { return min(10*runtime.GOMAXPROCS(0), maxPoolSize) }
+
 // normalize replaces out-of-range values by the documented defaults.
 func (opt *Options) normalize() {
 	if opt.PoolSize <= 0 {
-		opt.PoolSize = 10 * runtime.GOMAXPROCS(0)
+		opt.PoolSize = defaultPoolSize()
 	}
+	opt.PoolSize = min(opt.PoolSize, maxPoolSize)
+	opt.MaxIdleConns = max(0, opt.MaxIdleConns)
 	opt.MinIdleConns = max(0, min(opt.MinIdleConns, opt.PoolSize))
+	if opt.MaxIdleConns > 0 {
+		opt.MinIdleConns = min(opt.MinIdleConns, opt.MaxIdleConns)
+	}
+	opt.MaxWaiters = max(0, opt.MaxWaiters)
+	opt.LeakThreshold = max(0, opt.LeakThreshold)
 	if opt.MaxConcurrentDials <= 0 || opt.MaxConcurrentDials > opt.PoolSize {
 		opt.MaxConcurrentDials = opt.PoolSize
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync"
 	"sync/atomic"
 
 	"github.com/shardpool/shardpool/internal/bgroup"
@@ -76,8 +77,16 @@ type ConnPool struct {
 	timed     bool   // expiry or health checks are on: the clock runs
 	closed    atomic.Bool
 	clock     *clock
-	spin      bool               // GOMAXPROCS and NumCPU > 1 at NewConnPool: awaitRound may spin
-	_         [cacheLinePad]byte // keep the write-often fields below off these lines
+	spin      bool // GOMAXPROCS and NumCPU > 1 at NewConnPool: awaitRound may spin
+	leakOn    bool // LeakThreshold is set: Get records checkouts (leak.go)
+	rawDials  int  // MaxConcurrentDials as given; <= 0 follows PoolSize
+	// Written by SetPoolSize (resize.go), and over also by the Puts and
+	// trims that find the surplus gone.
+	size            atomic.Int64       // PoolSize now
+	minIdle         atomic.Int32       // MinIdleConns now, capped by PoolSize and MaxIdleConns
+	minIdlePerShard atomic.Int32       // a Get that leaves fewer in its shard checks MinIdleConns
+	over            atomic.Bool        // the pool may hold more than PoolSize: Put sheds
+	_               [cacheLinePad]byte // keep the write-often fields below off these lines
 
 	// Written when a connection is dialed or closed, or a Get waits.
 	places     places       // places and dial slots taken; see places.go
@@ -89,6 +98,15 @@ type ConnPool struct {
 	probing    atomic.Bool
 	reg        registry
 	stats      slowStats
+	idle       idleCap // MaxIdleConns; see idlecap.go
+	resizeMu   sync.Mutex
+
+	// lifeMu guards phase, the pool's life: open, shutting down (draining)
+	// or closed. finished is closed when Close or Shutdown has closed
+	// everything and stopped the background goroutines. See close.go.
+	lifeMu   sync.Mutex
+	phase    lifePhase
+	finished chan struct{}
 
 	// Background goroutines. bg runs loops that end when closedCh is
 	// closed (the clock, the reaper): Close waits for them. dials runs the
@@ -102,8 +120,7 @@ type ConnPool struct {
 	bg       bgroup.Group
 	dials    bgroup.Group
 
-	minIdlePerShard int // a Get that leaves fewer in its shard checks MinIdleConns
-	rr              atomic.Uint32
+	rr atomic.Uint32
 
 	// The wait list is written on every wait and read (its length) on
 	// every Get and Put: a line of its own, held by value.
@@ -116,11 +133,14 @@ type ConnPool struct {
 // MinIdleConns dials, a coarse clock for IdleTimeout and MaxConnAge); Close
 // stops them.
 func NewConnPool(opt *Options) *ConnPool {
-	p := &ConnPool{closedCh: make(chan struct{})}
+	p := &ConnPool{closedCh: make(chan struct{}), finished: make(chan struct{})}
 	if opt != nil {
 		p.opt = *opt
 	}
+	p.rawDials = p.opt.MaxConcurrentDials
 	p.opt.normalize()
+	p.size.Store(int64(p.opt.PoolSize))
+	p.leakOn = p.opt.LeakThreshold > 0
 	p.exp = expiry{idle: int64(p.opt.IdleTimeout), age: int64(p.opt.MaxConnAge)}
 	p.checkIdle = max(0, int64(p.opt.HealthCheckIdle))
 	p.timed = p.exp.on() || p.checkIdle > 0
@@ -130,15 +150,19 @@ func NewConnPool(opt *Options) *ConnPool {
 		n *= 2
 	}
 	p.shards = make([]shard, n)
+	if p.opt.MaxIdleConns > 0 {
+		p.idle.init(min(p.opt.MaxIdleConns, p.opt.PoolSize), n)
+	}
 	for i := range p.shards {
 		p.shards[i].idx = i
+		p.shards[i].cap, p.shards[i].capped = &p.idle, p.idle.on
 	}
 	p.mask = uint32(n - 1)
 	p.spin = runtime.GOMAXPROCS(0) > 1 && runtime.NumCPU() > 1
-	p.minIdlePerShard = (p.opt.MinIdleConns + n - 1) / n
+	p.setMinIdle(p.opt.PoolSize)
 
 	p.clock = newClock(&p.opt)
-	p.waiters.init(p.opt.PoolTimeout, p.clock.exact)
+	p.waiters.init(p.opt.PoolTimeout, p.clock.exact, p.opt.MaxWaiters)
 	p.stats.init()
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
 	if p.timed {
@@ -146,6 +170,9 @@ func NewConnPool(opt *Options) *ConnPool {
 	}
 	if p.opt.IdleTimeout > 0 && p.opt.IdleCheckFrequency > 0 {
 		p.bg.Go(func() { p.reaper(p.opt.IdleCheckFrequency) })
+	}
+	if p.leakOn {
+		p.bg.Go(p.leakChecker)
 	}
 	p.checkMinIdleConns()
 	return p
@@ -157,7 +184,8 @@ func NewConnPool(opt *Options) *ConnPool {
 // otherwise waits, in arrival order, for a Put or a free place: up to
 // PoolTimeout (then ErrPoolTimeout) or until ctx is done (then ctx.Err()).
 // A dial error is returned as is; see Options.Dialer for the fast fail
-// after repeated dial errors.
+// after repeated dial errors. With Options.MaxWaiters, a Get that would
+// wait behind that many returns ErrPoolExhausted at once.
 func (p *ConnPool) Get(ctx context.Context) (*Conn, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
@@ -167,10 +195,17 @@ func (p *ConnPool) Get(ctx context.Context) (*Conn, error) {
 	// what a Put just parked: arrival order, no starvation.
 	if p.waiters.len() == 0 {
 		if cn := p.takeIdle(s, s); cn != nil {
+			if p.leakOn {
+				p.track(cn)
+			}
 			return cn, nil
 		}
 	}
-	return p.getSlow(ctx, s)
+	cn, err := p.getSlow(ctx, s)
+	if cn != nil && p.leakOn {
+		p.track(cn)
+	}
+	return cn, err
 }
 
 // getSlow is Get when the caller's shard has nothing fresh: take from other
@@ -217,7 +252,7 @@ func (p *ConnPool) takeIdle(from, home *shard) *Conn {
 		}
 		// Top up MinIdleConns when this shard's share of them ran low;
 		// a shard with its share costs nothing more.
-		if left < p.minIdlePerShard {
+		if left < int(p.minIdlePerShard.Load()) {
 			p.checkMinIdleConns()
 		}
 		return cn
@@ -239,6 +274,12 @@ func (p *ConnPool) Put(cn *Conn) {
 		p.Remove(cn, nil)
 		return
 	}
+	if p.leakOn {
+		untrack(cn)
+	}
+	if p.over.Load() && p.shedOnPut(cn) {
+		return
+	}
 	// With Gets waiting and no serve round running, hand cn straight to
 	// the oldest (see wait.go). The state check keeps a second Put on the
 	// path that reports it.
@@ -255,13 +296,32 @@ func (p *ConnPool) Put(cn *Conn) {
 // connection back (a server, a Get that gave up, a MinIdleConns dial): then
 // a cn that cannot be parked is reported to OnMisuse if it is idle (a second
 // Put), and the caller waits for an active server it kicked (awaitRound).
-// A cn closed meanwhile is left alone.
+// A cn closed meanwhile is left alone. A cn that the pool, shutting down,
+// refuses is closed, and so is one beyond PoolSize (after a shrink) or
+// beyond MaxIdleConns.
 func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
-	if !cn.home.Load().park(cn, p.now(), p.opt.PoolFIFO, &p.closed) {
-		if fromPut && cn.tag.State() == connstate.Idle {
-			p.misuse(cn, ErrNotCheckedOut)
-		}
+	if !fromPut && p.over.Load() && p.shedOnPut(cn) {
 		return
+	}
+	home := cn.home.Load()
+	for {
+		switch home.park(cn, p.now(), p.opt.PoolFIFO, &p.closed) {
+		case parkFull:
+			if p.findRoom(home) {
+				continue
+			}
+			p.dropOverCap(cn)
+			return
+		case notParked:
+			switch {
+			case fromPut && cn.tag.State() == connstate.Idle:
+				p.misuse(cn, ErrNotCheckedOut)
+			case p.closed.Load() && cn.tag.CloseCheckedOut():
+				_ = p.destroy(cn) // Shutdown: closed as it comes back
+			}
+			return
+		}
+		break
 	}
 	// Parked first, then the load: wait.go says why no wake-up is lost.
 	if p.waiters.len() != 0 && !p.kick() && fromPut {
@@ -290,7 +350,7 @@ func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
 // connections on the fast path; spinning there instead kept 32 goroutines
 // on 8 connections queueing, at 40% of the throughput.
 func (p *ConnPool) awaitRound(cn *Conn) {
-	if p.spin && p.waiters.len() >= awaitQueue*p.opt.PoolSize {
+	if p.spin && p.waiters.len() >= awaitQueue*p.poolSize() {
 		for i := 0; i < awaitSpins; i++ {
 			if cn.tag.State() != connstate.Idle || p.serving.idle() {
 				return
@@ -317,6 +377,9 @@ func (p *ConnPool) Remove(cn *Conn, reason error) {
 	if !p.owns(cn) {
 		p.misuse(cn, ErrUnknownConn)
 		return
+	}
+	if p.leakOn {
+		untrack(cn)
 	}
 	if !cn.tag.CloseCheckedOut() {
 		if cn.tag.State() == connstate.Idle {
@@ -382,66 +445,6 @@ func (p *ConnPool) Filter(fn func(*Conn) bool) error {
 	}
 	p.checkMinIdleConns()
 	return errors.Join(errs...)
-}
-
-// Close closes the pool: waiting Gets return ErrClosed, every connection the
-// pool holds is closed (Options.OnClose is called once for each), and later
-// calls return ErrClosed. It stops the background goroutines, but does not
-// wait for dials in flight: a Dialer may ignore its context, and Close
-// returns promptly whatever the Dialer does. A dial that ends after Close
-// closes its connection at once.
-//
-// It returns the errors closing healthy connections (errors.Join), or
-// ErrClosed if the pool was already closed. Errors closing stale ones, idle
-// past IdleTimeout or older than MaxConnAge, are not reported: such a close
-// fails routinely (a TLS close-notify on a socket the server dropped long
-// ago, say), and says nothing the caller can act on.
-func (p *ConnPool) Close() error {
-	if !p.closed.CompareAndSwap(false, true) {
-		return ErrClosed
-	}
-	close(p.closedCh)
-	p.dials.Close()
-	p.bgCancel()
-	p.waiters.closeAll()
-
-	// Empty the shards. A Put that locks a shard after this sees closed
-	// set and does not park (see shard.park).
-	var toClose []*Conn
-	for i := range p.shards {
-		toClose = p.shards[i].drain(toClose)
-	}
-	idle := len(toClose)
-	// Then every other connection: checked out, or dialed and not yet
-	// parked. A dial that finishes after drain finds the registry closed
-	// and closes its connection itself (dialConn).
-	for _, cn := range p.reg.drain() {
-		if cn.tag.CloseAny() != connstate.Closed {
-			toClose = append(toClose, cn)
-		}
-	}
-	var errs []error
-	p.clock.refresh()
-	now := p.now()
-	for i, cn := range toClose {
-		if err := p.closeConn(cn); err != nil && !p.staleAtClose(cn, i < idle, now) {
-			errs = append(errs, err)
-		}
-	}
-
-	p.bg.Stop()
-	return errors.Join(errs...)
-}
-
-// staleAtClose reports whether Close found cn stale: idle past IdleTimeout
-// or older than MaxConnAge (a checked-out connection is judged by its age
-// only). Closing such a connection fails routinely, on a socket the server
-// dropped long ago, so Close does not report it.
-func (p *ConnPool) staleAtClose(cn *Conn, idle bool, now int64) bool {
-	if idle {
-		return p.exp.on() && p.exp.stale(cn, now)
-	}
-	return p.exp.tooOld(cn, now)
 }
 
 // owns reports whether cn is a connection of this pool.

@@ -90,7 +90,7 @@ func TestConcurrentUseKeepsInvariants(t *testing.T) {
 	for _, k := range kinds {
 		for _, closeMidway := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/closeMidway=%v", k.name, closeMidway), func(t *testing.T) {
-				stress(t, k.make, closeMidway, false)
+				stress(t, k.make, closeMidway, stressPlain)
 			})
 		}
 	}
@@ -99,10 +99,27 @@ func TestConcurrentUseKeepsInvariants(t *testing.T) {
 	// same invariants must hold.
 	for _, closeMidway := range []bool{false, true} {
 		t.Run(fmt.Sprintf("shardpool/features/closeMidway=%v", closeMidway), func(t *testing.T) {
-			stress(t, kinds[0].make, closeMidway, true)
+			stress(t, kinds[0].make, closeMidway, stressFeatures)
+		})
+	}
+	// Capacity control on top: SetPoolSize called concurrently, between 4
+	// and 12, with MaxIdleConns, MaxWaiters and leak detection on, and
+	// Shutdown instead of Close midway.
+	for _, closeMidway := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shardpool/capacity/closeMidway=%v", closeMidway), func(t *testing.T) {
+			stress(t, kinds[0].make, closeMidway, stressCapacity)
 		})
 	}
 }
+
+// What stress turns on beyond the contract.
+type stressMode int
+
+const (
+	stressPlain    stressMode = iota
+	stressFeatures            // dial bound, health checks, jittered age
+	stressCapacity            // resize, idle cap, waiter cap, leak detection, Shutdown
+)
 
 // stressConn is a fakeConn that records when a Close has returned, that
 // is, when the dialer counts the connection closed.
@@ -117,8 +134,11 @@ func (c *stressConn) Close() error {
 	return err
 }
 
-func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway, features bool) {
+func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway bool, mode stressMode) {
 	const size, goroutines, ops = 8, 48, 400
+	// bound is the most pooled connections open at once: PoolSize, or the
+	// largest size SetPoolSize sets.
+	bound := int64(size)
 	// What PoolSize bounds, and so what is checked, differs.
 	//
 	// ConnPool bounds open pooled connections: it frees a place only after
@@ -148,7 +168,15 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway, feature
 			return &stressConn{fakeConn: c.(*fakeConn)}, nil
 		},
 	}
-	if features {
+	var leaks atomic.Int32
+	if mode == stressCapacity {
+		bound = 12
+		opt.MaxIdleConns = 3
+		opt.MaxWaiters = 40
+		opt.LeakThreshold = time.Millisecond
+		opt.OnLeak = func(shardpool.Leak) { leaks.Add(1) }
+	}
+	if mode == stressFeatures {
 		opt.MaxConcurrentDials = 2
 		opt.MaxConnAge, opt.MaxConnAgeJitter = 3*time.Millisecond, 2*time.Millisecond
 		opt.HealthCheckIdle = time.Nanosecond // every connection parked before the last tick
@@ -165,7 +193,10 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway, feature
 	e := newEnv(t, mk, opt)
 	e.d = d                                     // for newEnv's checks at cleanup
 	e.misuse = make(chan error, goroutines*ops) // none expected, but never block
-	_, boundsOpen := e.p.(*shardpool.ConnPool)
+	sp, boundsOpen := e.p.(*shardpool.ConnPool)
+	if mode == stressCapacity {
+		sp.SetResized() // CheckInvariants: surplus may be checked out
+	}
 
 	var (
 		holders sync.Map // *Conn → goroutine holding it
@@ -188,15 +219,15 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway, feature
 			dialed := d.dials.Load()
 			u := unpooled.Load()
 			closed := d.closed.Load()
-			if n := dialed - closed - u; n > size {
+			if n := dialed - closed - u; n > bound {
 				t.Errorf("%d pooled connections open at the dialer, PoolSize %d (dialed %d, closed %d, NewConn's at most %d)",
-					n, size, dialed, closed, u)
+					n, bound, dialed, closed, u)
 			}
 		} else if n := gotten.Load(); n > size {
 			t.Errorf("%d connections checked out, PoolSize %d", n, size)
 		}
-		if n := e.p.Len(); n > size+int(unpooled.Load())+goroutines {
-			t.Errorf("Len %d beyond PoolSize %d", n, size)
+		if n := e.p.Len(); n > int(bound)+int(unpooled.Load())+goroutines {
+			t.Errorf("Len %d beyond PoolSize %d", n, bound)
 		}
 		if c, ok := e.p.(invariantChecker); ok {
 			if err := c.CheckInvariants(); err != nil {
@@ -225,13 +256,21 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway, feature
 			rng := rand.New(rand.NewSource(int64(g)))
 			for i := 0; i < ops; i++ {
 				if closeMidway && g == 0 && i == ops/4 {
-					assert.NoError(t, e.p.Close())
+					if mode == stressCapacity {
+						ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+						assert.NoError(t, sp.Shutdown(ctx))
+						cancel()
+					} else {
+						assert.NoError(t, e.p.Close())
+					}
 				}
 				switch r := rng.Intn(100); {
 				case r < 75:
 					cn, err := e.p.Get(context.Background())
 					if err != nil {
-						assert.ErrorIs(t, err, shardpool.ErrClosed)
+						if mode != stressCapacity || !errors.Is(err, shardpool.ErrPoolExhausted) {
+							assert.ErrorIs(t, err, shardpool.ErrClosed)
+						}
 						continue
 					}
 					if !take(g, cn) {
@@ -275,6 +314,10 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway, feature
 						return // leaves unpooled high: an undercount
 					}
 					unpooled.Add(-1)
+				case r < 92 && mode == stressCapacity && r%3 == 0:
+					if err := sp.SetPoolSize(4 + rng.Intn(int(bound)-3)); err != nil {
+						assert.ErrorIs(t, err, shardpool.ErrClosed)
+					}
 				case r < 92:
 					_, _ = e.p.ReapStaleConns()
 				default:
@@ -311,7 +354,7 @@ func stress(t *testing.T, mk func(*shardpool.Options) pool, closeMidway, feature
 	check()
 	assert.Empty(t, d.doubleClosed())
 	assert.Greater(t, d.dials.Load(), int64(size), "the test should churn connections")
-	t.Logf("dials %d, stats %+v", d.dials.Load(), *e.p.Stats())
+	t.Logf("dials %d, stats %+v, leaks reported %d", d.dials.Load(), *e.p.Stats(), leaks.Load())
 }
 
 // waitClosed waits up to 5 s for c's Close to have returned.

@@ -8,8 +8,35 @@ import "sync"
 // keeps its index (Conn.regIdx), so removing one is O(1).
 type registry struct {
 	mu     sync.Mutex
-	conns  []*Conn // guarded by mu
-	closed bool    // guarded by mu; set by drain, refuses later adds
+	conns  []*Conn       // guarded by mu
+	closed bool          // guarded by mu; set by drain, refuses later adds
+	empty  chan struct{} // guarded by mu; made by emptied, closed when conns empties
+}
+
+// closedChan is a channel that is always closed.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// emptied returns a channel that is closed once the registry holds no
+// connection (at once if it holds none now).
+func (r *registry) emptied() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.conns) == 0 {
+		return closedChan
+	}
+	if r.empty == nil {
+		r.empty = make(chan struct{})
+	}
+	return r.empty
+}
+
+// signalEmpty closes the channel of emptied, if any. Call with mu held
+// once conns is empty.
+func (r *registry) signalEmpty() {
+	if r.empty != nil {
+		close(r.empty)
+		r.empty = nil
+	}
 }
 
 // add registers cn. It reports false, and registers nothing, once the
@@ -38,6 +65,9 @@ func (r *registry) remove(cn *Conn) {
 	moved.regIdx = cn.regIdx
 	r.conns[last] = nil
 	r.conns = r.conns[:last]
+	if last == 0 {
+		r.signalEmpty()
+	}
 }
 
 func (r *registry) len() int {
@@ -59,5 +89,6 @@ func (r *registry) drain() []*Conn {
 	defer r.mu.Unlock()
 	conns := r.conns
 	r.conns, r.closed = nil, true
+	r.signalEmpty()
 	return conns
 }

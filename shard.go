@@ -21,6 +21,14 @@ import (
 // Idle happens under the lock of the connection's home shard, and home
 // changes only while the connection is checked out.
 //
+// Idle room (only with MaxIdleConns set, see idlecap.go): room is how many
+// more connections this shard may park without asking the pool for room.
+// Every unlink adds one and every park takes one, under mu, so the hot
+// path (a Get and a Put on one shard) moves room back and forth in the
+// shard and writes nothing shared. Room beyond the cap's keep flows back
+// to the pool's free room; a park that finds none returns parkFull, and
+// its caller finds room elsewhere (addRoom) or closes the connection.
+//
 // Order: the list is ordered by the time its connections went idle. Park
 // puts a connection at the head (LIFO) or at the tail (FIFO) and pop takes
 // from the head, so the oldest connection is at the tail under LIFO and at
@@ -44,6 +52,12 @@ type shardState struct {
 	head, tail *Conn
 	n          int    // length of the list
 	hits       uint64 // Gets served from this shard (a Stats counter)
+	room       int    // idle room cached here; see Idle room above
+
+	// The pool's MaxIdleConns accounting, and whether it is on (so that
+	// a zero shard, as in tests, is a shard without it); read-only.
+	capped bool
+	cap    *idleCap
 
 	// nonEmpty is set whenever n > 0, and may stay set for a while after
 	// n drops to 0. It is read without mu by scans of other shards
@@ -119,17 +133,41 @@ func (s *shard) pop(now int64, exp expiry, hit bool) (cn *Conn, stale bool, left
 	return cn, false, left
 }
 
+// What park did.
+type parkResult int
+
+const (
+	parked    parkResult = iota
+	notParked            // cn was not checked out, or the pool is closed
+	parkFull             // MaxIdleConns: s has no idle room left
+)
+
 // park makes the checked-out cn, whose home is s, idle in s at time now:
-// at the tail if fifo, else at the head. It reports false, and leaves cn
-// alone, when cn is not checked out (a second Put, or a Put racing Remove or
-// Close) or closed is set.
-func (s *shard) park(cn *Conn, now int64, fifo bool, closed *atomic.Bool) bool {
+// at the tail if fifo, else at the head. It leaves cn alone and reports
+// notParked when cn is not checked out (a second Put, or a Put racing
+// Remove or Close) or closed is set, and parkFull when the MaxIdleConns
+// accounting gives s no room for it.
+func (s *shard) park(cn *Conn, now int64, fifo bool, closed *atomic.Bool) parkResult {
 	s.mu.Lock()
 	// Close sets closed before it drains the shards under their locks, so
 	// a Put that sees closed unset here parks before the shard is drained.
-	if closed.Load() || !cn.tag.Park() {
+	if closed.Load() {
 		s.mu.Unlock()
-		return false
+		return notParked
+	}
+	if s.capped && s.room == 0 {
+		s.mu.Unlock()
+		if cn.tag.State() != connstate.CheckedOut {
+			return notParked
+		}
+		return parkFull
+	}
+	if !cn.tag.Park() {
+		s.mu.Unlock()
+		return notParked
+	}
+	if s.capped {
+		s.room--
 	}
 	cn.idleAt = now
 	if fifo {
@@ -138,7 +176,49 @@ func (s *shard) park(cn *Conn, now int64, fifo bool, closed *atomic.Bool) bool {
 		s.pushFront(cn)
 	}
 	s.mu.Unlock()
-	return true
+	return parked
+}
+
+// addRoom gives s n more idle room, found elsewhere by a caller whose park
+// returned parkFull.
+func (s *shard) addRoom(n int) {
+	s.mu.Lock()
+	s.room += n
+	s.mu.Unlock()
+}
+
+// takeRoom takes all the idle room s caches, for a shard that has none or
+// for a cut of MaxIdleConns.
+func (s *shard) takeRoom() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.room
+	s.room = 0
+	return n
+}
+
+// oldestIdleAt returns when the connection idle longest in s went idle;
+// ok is false when s is empty.
+func (s *shard) oldestIdleAt(fifo bool) (at int64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cn := s.oldest(fifo); cn != nil {
+		return cn.idleAt, true
+	}
+	return 0, false
+}
+
+// takeOldest claims the connection idle longest in s (Idle → Closed) for
+// the caller to close, or returns nil when s is empty.
+func (s *shard) takeOldest(fifo bool) *Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cn := s.oldest(fifo)
+	if cn != nil {
+		s.unlink(cn)
+		cn.tag.CloseIdle()
+	}
+	return cn
 }
 
 // claim closes cn (Idle → Closed) and unlinks it if it is idle in s. It
@@ -276,6 +356,13 @@ func (s *shard) unlink(cn *Conn) {
 	}
 	cn.prev, cn.next = nil, nil
 	s.n--
+	if s.capped {
+		s.room++
+		if s.room > s.cap.keep {
+			s.cap.free.Add(int64(s.room - s.cap.keep))
+			s.room = s.cap.keep
+		}
+	}
 }
 
 // grew counts a connection just linked in. Call with mu held.

@@ -31,10 +31,10 @@ func TestShardParkPopOrderAndHint(t *testing.T) {
 		assert.False(t, s.hasIdle())
 		conns := newShardConns(&s, 3, func(int) int64 { return 0 })
 		for i, cn := range conns {
-			require.True(t, s.park(cn, int64(i), fifo, &closed))
+			require.Equal(t, parked, s.park(cn, int64(i), fifo, &closed))
 			assert.True(t, s.hasIdle())
 		}
-		assert.False(t, s.park(conns[0], 9, fifo, &closed), "a second park of an idle connection")
+		assert.Equal(t, notParked, s.park(conns[0], 9, fifo, &closed), "a second park of an idle connection")
 		want := []*Conn{conns[2], conns[1], conns[0]} // LIFO
 		if fifo {
 			want = conns
@@ -54,7 +54,7 @@ func TestShardParkPopOrderAndHint(t *testing.T) {
 		assert.EqualValues(t, 3, hits)
 
 		closed.Store(true)
-		assert.False(t, s.park(conns[0], 0, fifo, &closed), "park after the pool closed")
+		assert.Equal(t, notParked, s.park(conns[0], 0, fifo, &closed), "park after the pool closed")
 	}
 }
 
@@ -62,7 +62,7 @@ func TestShardPopClaimsStale(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
-	require.True(t, s.park(cn, 100, false, &closed))
+	require.Equal(t, parked, s.park(cn, 100, false, &closed))
 	got, stale, _ := s.pop(100+50, expiry{idle: 50}, true)
 	require.Same(t, cn, got)
 	assert.True(t, stale)
@@ -76,7 +76,7 @@ func TestShardClaimAndDrain(t *testing.T) {
 	var closed atomic.Bool
 	conns := newShardConns(&s, 3, func(int) int64 { return 0 })
 	for _, cn := range conns {
-		require.True(t, s.park(cn, 0, false, &closed))
+		require.Equal(t, parked, s.park(cn, 0, false, &closed))
 	}
 	assert.False(t, other.claim(conns[0]), "claim on a shard the connection is not in")
 	require.True(t, s.claim(conns[1]))
@@ -110,7 +110,7 @@ func TestShardSweepAcrossChunks(t *testing.T) {
 			return 1000
 		})
 		for _, cn := range conns {
-			require.True(t, s.park(cn, 1000, fifo, &closed))
+			require.Equal(t, parked, s.park(cn, 1000, fifo, &closed))
 		}
 		exp := expiry{age: 1500}
 
@@ -160,7 +160,7 @@ func TestShardSweepResumesWhenItsPlaceIsTaken(t *testing.T) {
 		var closed atomic.Bool
 		conns := newShardConns(&s, n, func(int) int64 { return 0 }) // all past MaxConnAge
 		for _, cn := range conns {
-			require.True(t, s.park(cn, 0, fifo, &closed))
+			require.Equal(t, parked, s.park(cn, 0, fifo, &closed))
 		}
 		var taken *Conn
 		sweepBetweenChunks = func(sh *shard, next *Conn) {

@@ -32,6 +32,20 @@ type Stats struct {
 	// connection or a place to dial into (go-redis v9's name). A Get that
 	// is dialing is not pending. Exact when the pool is quiet.
 	PendingRequests uint32
+
+	// PoolSize is the current PoolSize (see SetPoolSize). The fields
+	// below are shardpool's own, for the options of the same names.
+	PoolSize uint32
+	// Exhausted counts Gets refused with ErrPoolExhausted (MaxWaiters).
+	Exhausted uint32
+	// IdleCapConns counts connections closed because MaxIdleConns were
+	// idle: by Put, or by SetPoolSize lowering the cap.
+	IdleCapConns uint32
+	// ShrunkConns counts connections closed because the pool held more
+	// than PoolSize after SetPoolSize shrank it.
+	ShrunkConns uint32
+	// Leaks counts checkouts found held past LeakThreshold.
+	Leaks uint32
 }
 
 // slowStats are the counters of the slow paths: a dial, a wait, a stale
@@ -50,10 +64,15 @@ type slowStats struct {
 	misses       *xsync.Counter
 	staleConns   *xsync.Counter
 	unhealthy    *xsync.Counter
+	exhausted    *xsync.Counter
+	idleCapped   *xsync.Counter
+	shrunk       *xsync.Counter
+	leaks        *xsync.Counter
 }
 
 func (s *slowStats) init() {
-	for _, c := range []**xsync.Counter{&s.waitCount, &s.waitDuration, &s.waitHits, &s.timeouts, &s.misses, &s.staleConns, &s.unhealthy} {
+	for _, c := range []**xsync.Counter{&s.waitCount, &s.waitDuration, &s.waitHits, &s.timeouts, &s.misses,
+		&s.staleConns, &s.unhealthy, &s.exhausted, &s.idleCapped, &s.shrunk, &s.leaks} {
 		*c = xsync.NewCounter()
 	}
 }
@@ -80,6 +99,11 @@ func (p *ConnPool) Stats() *Stats {
 		WaitCount:       uint32(p.stats.waitCount.Value()),
 		WaitDuration:    time.Duration(p.stats.waitDuration.Value()),
 		PendingRequests: uint32(p.waiters.len()),
+		PoolSize:        uint32(p.poolSize()),
+		Exhausted:       uint32(p.stats.exhausted.Value()),
+		IdleCapConns:    uint32(p.stats.idleCapped.Value()),
+		ShrunkConns:     uint32(p.stats.shrunk.Value()),
+		Leaks:           uint32(p.stats.leaks.Value()),
 	}
 }
 

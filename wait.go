@@ -74,9 +74,22 @@ import (
 // place back, as if the Get had never happened.
 
 // tryAcquire takes a place and a dial slot (places.go) for a dial, if both
-// are free.
+// are free. If SetPoolSize changed the size between the load and the
+// take, it checks the take against the new size and gives back what the
+// new size does not allow, so that no dial starts beyond a size that
+// SetPoolSize has returned from.
 func (p *ConnPool) tryAcquire() bool {
-	return p.places.acquireDial(p.opt.PoolSize, p.opt.MaxConcurrentDials)
+	size := p.poolSize()
+	if !p.places.acquireDial(size, p.dialLimit(size)) {
+		return false
+	}
+	if now := p.poolSize(); now != size {
+		if p.places.held() > now || p.places.dialing() > p.dialLimit(now) {
+			p.endDial(true)
+			return false
+		}
+	}
+	return true
 }
 
 // release frees a place and, if Gets are waiting, sees that they are served.
@@ -215,14 +228,18 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	}
 	w := waiterPool.Get().(*waiter)
 	start := p.clock.exact()
-	first, ok := p.waiters.enqueue(w, start)
-	if !ok {
+	switch p.waiters.enqueue(w, start) {
+	case listClosed:
 		waiterPool.Put(w)
 		return nil, ErrClosed
-	}
-	p.stats.waitCount.Add(1)
-	if first {
+	case listFull:
+		waiterPool.Put(w)
+		return p.getExhausted(ctx, home)
+	case queuedFirst:
+		p.stats.waitCount.Add(1)
 		p.kick()
+	default:
+		p.stats.waitCount.Add(1)
 	}
 
 	// No case for Close: a select locks every channel it waits on, and a
@@ -264,4 +281,25 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	p.stats.waitHits.Inc()
 	cn.home.Store(home)
 	return cn, nil
+}
+
+// getExhausted is a Get that would wait while MaxWaiters Gets wait. It
+// takes an idle connection or dials if it can, as it must never be refused
+// when it could, and otherwise returns ErrPoolExhausted. Taking an idle
+// connection here goes ahead of the waiters, but only when the queue is
+// full, and the only other choice is to refuse the Get.
+func (p *ConnPool) getExhausted(ctx context.Context, home *shard) (*Conn, error) {
+	for i := 0; i < len(p.shards); i++ {
+		from := &p.shards[(home.idx+i)&int(p.mask)]
+		if from.hasIdle() {
+			if cn := p.takeIdle(from, home); cn != nil {
+				return cn, nil
+			}
+		}
+	}
+	if p.tryAcquire() {
+		return p.dialPooled(ctx, home)
+	}
+	p.stats.exhausted.Inc()
+	return nil, ErrPoolExhausted
 }

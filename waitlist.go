@@ -58,26 +58,40 @@ type waitlist struct {
 	n atomic.Int32 // length of the list; written under mu
 
 	timeout time.Duration // PoolTimeout; <= 0: waits have no deadline
+	limit   int           // MaxWaiters; 0: no bound
 	now     func() int64  // the pool's exact clock
 	timer   *time.Timer   // made on the first arm; runs expire
 }
 
-// init sets the list up for waits of at most timeout, timed by now.
-func (l *waitlist) init(timeout time.Duration, now func() int64) {
-	l.timeout, l.now = timeout, now
+// init sets the list up for waits of at most timeout, timed by now, and
+// at most limit waiters (0: no bound).
+func (l *waitlist) init(timeout time.Duration, now func() int64, limit int) {
+	l.timeout, l.now, l.limit = timeout, now, limit
 }
 
 // len returns how many Gets are waiting.
 func (l *waitlist) len() int { return int(l.n.Load()) }
 
-// enqueue queues w, which started waiting at start. first reports whether
-// the list was empty: w starts a queueing spell. ok is false, and w is not
-// queued, once closeAll has run.
-func (l *waitlist) enqueue(w *waiter, start int64) (first, ok bool) {
+// What enqueue did.
+type enqueued int
+
+const (
+	queued      enqueued = iota
+	queuedFirst          // queued, and the list was empty: a queueing spell starts
+	listClosed           // not queued: closeAll has run
+	listFull             // not queued: limit waiters are queued
+)
+
+// enqueue queues w, which started waiting at start, unless the list is
+// closed or full.
+func (l *waitlist) enqueue(w *waiter, start int64) enqueued {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return false, false
+		return listClosed
+	}
+	if l.limit > 0 && int(l.n.Load()) >= l.limit {
+		return listFull
 	}
 	w.deadline = start + int64(l.timeout)
 	w.prev, w.next, w.queued = l.tail, nil, true
@@ -87,12 +101,15 @@ func (l *waitlist) enqueue(w *waiter, start int64) (first, ok bool) {
 		l.head = w
 	}
 	l.tail = w
-	first = l.n.Add(1) == 1
+	first := l.n.Add(1) == 1
 	if l.timeout > 0 && !l.armed {
 		l.armed = true
 		l.arm(l.timeout)
 	}
-	return first, true
+	if first {
+		return queuedFirst
+	}
+	return queued
 }
 
 // dequeue takes the oldest waiter off the list, or returns nil when there

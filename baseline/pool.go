@@ -533,6 +533,7 @@ func (p *ConnPool) Stats() *shardpool.Stats {
 		WaitDuration: time.Duration(atomic.LoadInt64((*int64)(&p.stats.WaitDuration))),
 
 		PendingRequests: uint32(p.pending.Load()),
+		PoolSize:        uint32(p.opt.PoolSize),
 	}
 }
 

@@ -1,0 +1,548 @@
+package shardpool_test
+
+// Capacity control, shardpool's own: MaxIdleConns, SetPoolSize, Shutdown,
+// MaxWaiters and leak detection.
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/shardpool/shardpool"
+	"github.com/shardpool/shardpool/internal/testhook"
+)
+
+// newCapEnv makes a shardpool ConnPool in an env (see newEnv).
+func newCapEnv(t *testing.T, opt shardpool.Options) (*env, *shardpool.ConnPool) {
+	t.Helper()
+	e := newEnv(t, kinds[0].make, opt)
+	return e, e.p.(*shardpool.ConnPool)
+}
+
+// getAll gets n connections from p, from n goroutines at once, so that
+// they come from (and go back to) as many shards as the machine has.
+func getAll(t *testing.T, p pool, n int) []*shardpool.Conn {
+	t.Helper()
+	cns := make([]*shardpool.Conn, n)
+	var wg sync.WaitGroup
+	for i := range cns {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			cn, err := p.Get(context.Background())
+			assert.NoError(t, err)
+			cns[i] = cn
+		}(i)
+	}
+	wg.Wait()
+	for _, cn := range cns {
+		require.NotNil(t, cn)
+	}
+	return cns
+}
+
+// putAllConcurrently puts cns from one goroutine each.
+func putAllConcurrently(p pool, cns []*shardpool.Conn) {
+	var wg sync.WaitGroup
+	for _, cn := range cns {
+		wg.Add(1)
+		go func(cn *shardpool.Conn) { defer wg.Done(); p.Put(cn) }(cn)
+	}
+	wg.Wait()
+}
+
+func TestMaxIdleConnsClosesWhatWouldExceedIt(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 16, MaxIdleConns: 3})
+	for round := 0; round < 20; round++ {
+		cns := getAll(t, e.p, 16)
+		putAllConcurrently(e.p, cns)
+		require.NoError(t, p.CheckInvariants())
+		// Exact once quiet: as many idle as the cap, the rest closed.
+		e.lens(3, 3)
+		assert.EqualValues(t, 3, e.d.open(), "round %d", round)
+		require.NoError(t, p.CheckQuiet())
+	}
+	st := e.p.Stats()
+	assert.EqualValues(t, e.d.dials.Load()-3, st.IdleCapConns, "every close beyond the cap counted")
+	assert.Empty(t, e.d.doubleClosed())
+}
+
+func TestMaxIdleConnsNeverExceededUnderLoad(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 12, MaxIdleConns: 4, PoolTimeout: 5 * time.Second})
+	stop := everyUntilStopped(100*time.Microsecond, func() {
+		if err := p.CheckInvariants(); err != nil {
+			t.Error(err)
+		}
+	})
+	var wg sync.WaitGroup
+	for g := 0; g < 24; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				cn, err := e.p.Get(context.Background())
+				if !assert.NoError(t, err) {
+					return
+				}
+				if i%5 == 0 {
+					time.Sleep(20 * time.Microsecond)
+				}
+				e.p.Put(cn)
+			}
+		}()
+	}
+	wg.Wait()
+	stop()
+	assert.LessOrEqual(t, e.p.IdleLen(), 4)
+	require.NoError(t, p.CheckQuiet())
+	// Quiet, a Put is refused only when 4 are idle: fill up to the cap.
+	cns := getAll(t, e.p, 12)
+	putAllConcurrently(e.p, cns)
+	e.lens(4, 4)
+}
+
+func TestMaxIdleConnsHandsToAWaiterFirst(t *testing.T) {
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 2, MaxIdleConns: 1})
+	a, b := e.get(), e.get()
+	got := make(chan *shardpool.Conn)
+	go func() { cn, _ := e.p.Get(context.Background()); got <- cn }()
+	e.waitQueued(1)
+	e.p.Put(b)
+	e.p.Put(a) // one idle: at the cap
+	c := <-got
+	assert.Same(t, b, c, "the waiter got the connection, not a close")
+	e.p.Put(c) // would be a second idle: closed
+	e.lens(1, 1)
+	assert.EqualValues(t, 1, e.closes(b))
+	assert.EqualValues(t, 1, e.p.Stats().IdleCapConns)
+}
+
+func TestMaxIdleConnsCapsMinIdleConns(t *testing.T) {
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 10, MinIdleConns: 6, MaxIdleConns: 2})
+	require.Eventually(t, func() bool { return e.p.IdleLen() == 2 }, 5*time.Second, time.Millisecond)
+	testhook.WaitDials(e.p) // a dial beyond the cap would show now
+	e.lens(2, 2)
+	assert.EqualValues(t, 2, e.d.dials.Load())
+}
+
+func TestSetPoolSizeGrowingServesWaiters(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 1, PoolTimeout: 10 * time.Second})
+	held := e.get()
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			cn, err := e.p.Get(context.Background())
+			if err == nil {
+				e.p.Put(cn)
+			}
+			errs <- err
+		}()
+	}
+	e.waitQueued(3)
+	require.NoError(t, p.SetPoolSize(4))
+	for i := 0; i < 3; i++ {
+		select {
+		case err := <-errs:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("waiting Gets not served after the pool grew")
+		}
+	}
+	e.p.Put(held)
+	assert.EqualValues(t, 4, e.p.Stats().PoolSize)
+	assert.LessOrEqual(t, e.d.dials.Load(), int64(4))
+}
+
+func TestSetPoolSizeShrinking(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 6, PoolTimeout: 20 * time.Millisecond, IdleTimeout: time.Hour})
+	advance := testhook.ManualClock(p)
+	cns := getN(t, e.p, 6, 6)
+	out, idle := cns[:3], cns[3:]
+	for _, cn := range idle { // idle at 1s, 2s, 3s
+		advance(time.Second)
+		e.p.Put(cn)
+	}
+	require.NoError(t, p.SetPoolSize(2))
+	// Idle surplus closed at once, longest idle first: all three here,
+	// since the three checked out are surplus too.
+	e.lens(3, 0)
+	for _, cn := range idle {
+		assert.EqualValues(t, 1, e.closes(cn))
+	}
+	assert.EqualValues(t, 2, e.p.Stats().PoolSize)
+
+	// Holding 3 of 2: a Get waits instead of dialing.
+	_, err := e.p.Get(context.Background())
+	require.ErrorIs(t, err, shardpool.ErrPoolTimeout)
+	assert.EqualValues(t, 6, e.d.dials.Load(), "no dial while the pool holds more than its size")
+
+	// The first Put closes the surplus one; the next ones park.
+	e.p.Put(out[0])
+	assert.EqualValues(t, 1, e.closes(out[0]))
+	e.p.Put(out[1])
+	e.p.Put(out[2])
+	e.lens(2, 2)
+	assert.EqualValues(t, 4, e.p.Stats().ShrunkConns)
+	assert.Zero(t, e.closes(out[1])+e.closes(out[2]))
+	e.p.Put(e.get()) // still a pool
+	assert.EqualValues(t, 6, e.d.dials.Load())
+	require.NoError(t, p.CheckQuiet())
+}
+
+func TestSetPoolSizeShrinkClosesLongestIdleFirst(t *testing.T) {
+	for _, fifo := range []bool{false, true} {
+		e, p := newCapEnv(t, shardpool.Options{PoolSize: 5, PoolFIFO: fifo, IdleTimeout: time.Hour})
+		advance := testhook.ManualClock(p)
+		cns := getAll(t, e.p, 5) // from several shards
+		for _, cn := range cns {
+			advance(time.Second)
+			e.p.Put(cn)
+		}
+		require.NoError(t, p.SetPoolSize(2))
+		e.lens(2, 2)
+		for i, cn := range cns {
+			want := int32(0)
+			if i < 3 {
+				want = 1
+			}
+			assert.Equal(t, want, e.closes(cn), "fifo %v: connection put %d", fifo, i)
+		}
+	}
+}
+
+func TestSetPoolSizeInFlightDialIsSurplus(t *testing.T) {
+	release := make(chan struct{})
+	var dials atomic.Int32
+	d := &fakeDialer{}
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 2, PoolTimeout: 20 * time.Millisecond,
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			if dials.Add(1) == 2 {
+				<-release
+			}
+			return d.Dial(ctx)
+		}})
+	e.d = d
+	a := e.get()
+	got := make(chan *shardpool.Conn)
+	go func() { cn, _ := e.p.Get(context.Background()); got <- cn }()
+	require.Eventually(t, func() bool { return dials.Load() == 2 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, p.SetPoolSize(1))
+	close(release)
+	b := <-got
+	require.NotNil(t, b, "the dial under way finishes")
+	e.p.Put(b) // surplus: closed
+	e.lens(1, 0)
+	_, err := e.p.Get(context.Background())
+	require.ErrorIs(t, err, shardpool.ErrPoolTimeout)
+	e.p.Put(a)
+	e.lens(1, 1)
+	assert.EqualValues(t, 2, d.dials.Load())
+}
+
+func TestSetPoolSizeCapsIdleOptions(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 8, MinIdleConns: 6, MaxIdleConns: 5})
+	require.Eventually(t, func() bool { return e.p.IdleLen() == 5 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, p.SetPoolSize(3))
+	e.lens(3, 3)
+	require.NoError(t, p.SetPoolSize(10))
+	require.Eventually(t, func() bool { return e.p.IdleLen() == 5 }, 5*time.Second, time.Millisecond,
+		"MinIdleConns back to its cap, MaxIdleConns")
+	testhook.WaitDials(e.p)
+	e.lens(5, 5)
+	require.NoError(t, p.CheckQuiet())
+}
+
+func TestSetPoolSizeBadInput(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 3})
+	require.NoError(t, p.SetPoolSize(0))
+	def := shardpool.NewConnPool(nil)
+	assert.EqualValues(t, def.Stats().PoolSize, e.p.Stats().PoolSize, "0 means the default")
+	require.NoError(t, def.Close())
+	require.NoError(t, p.SetPoolSize(-7))
+	require.NoError(t, e.p.Close())
+	assert.ErrorIs(t, p.SetPoolSize(5), shardpool.ErrClosed)
+}
+
+func TestShutdownClosesIdleAtOnceAndTheRestAsTheyComeBack(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 3, MinIdleConns: 1, IdleTimeout: time.Minute, IdleCheckFrequency: time.Second})
+	require.Eventually(t, func() bool { return e.p.IdleLen() == 1 }, 5*time.Second, time.Millisecond)
+	a, b := e.get(), e.get() // one of them is the MinIdleConns one
+	c := e.get()
+	e.p.Put(c)
+	u, err := e.p.NewConn(context.Background())
+	require.NoError(t, err)
+
+	type result struct {
+		err    error
+		closed int32 // closes of a, b and u when Shutdown returned
+	}
+	done := make(chan result, 1)
+	go func() {
+		err := e.p.(*shardpool.ConnPool).Shutdown(context.Background())
+		done <- result{err, e.closes(a) + e.closes(b) + e.closes(u)}
+	}()
+	require.Eventually(t, func() bool { return e.closes(c) == 1 }, 5*time.Second, time.Millisecond,
+		"idle connection closed at once")
+	_, err = e.p.Get(context.Background())
+	assert.ErrorIs(t, err, shardpool.ErrClosed, "Get while shutting down")
+
+	e.p.Put(a)
+	assert.EqualValues(t, 1, e.closes(a), "closed as it is Put")
+	e.p.Remove(b, nil)
+	assert.EqualValues(t, 1, e.closes(b), "closed as it is Removed")
+	e.p.Put(u)
+	select {
+	case r := <-done:
+		require.NoError(t, r.err)
+		assert.EqualValues(t, 3, r.closed, "Shutdown returned before every connection was closed")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return once every connection was closed")
+	}
+	goleak.VerifyNone(t, before) // the pool's goroutines have exited
+	e.lens(0, 0)
+	assert.EqualValues(t, 0, e.d.open())
+	assert.ErrorIs(t, e.p.(*shardpool.ConnPool).Shutdown(context.Background()), shardpool.ErrClosed)
+	assert.ErrorIs(t, e.p.Close(), shardpool.ErrClosed)
+	e.p.Put(a) // after: silent no-op
+	assert.EqualValues(t, 1, e.closes(a))
+	assert.Empty(t, e.misuse)
+}
+
+func TestShutdownWakesWaitingGets(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 1, PoolTimeout: time.Minute})
+	a := e.get()
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() { _, err := e.p.Get(context.Background()); errs <- err }()
+	}
+	e.waitQueued(2)
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(context.Background()) }()
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-errs:
+			assert.ErrorIs(t, err, shardpool.ErrClosed)
+		case <-time.After(5 * time.Second):
+			t.Fatal("a waiting Get still waits after Shutdown began")
+		}
+	}
+	e.p.Put(a)
+	require.NoError(t, <-done)
+	assert.EqualValues(t, 1, e.closes(a))
+}
+
+func TestShutdownContextEnds(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 2})
+	a := e.get()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := p.Shutdown(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.EqualValues(t, 1, e.closes(a), "what was left is closed as Close would")
+	e.p.Put(a)
+	assert.EqualValues(t, 1, e.closes(a))
+	assert.ErrorIs(t, p.Shutdown(context.Background()), shardpool.ErrClosed)
+	assert.ErrorIs(t, e.p.Close(), shardpool.ErrClosed)
+}
+
+func TestCloseDuringShutdown(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 2})
+	a := e.get()
+	done := make(chan error, 2)
+	for i := 0; i < 2; i++ { // the second waits with the first
+		go func() { done <- p.Shutdown(context.Background()) }()
+	}
+	require.Eventually(t, func() bool {
+		_, err := e.p.Get(context.Background())
+		return errors.Is(err, shardpool.ErrClosed)
+	}, 5*time.Second, time.Millisecond)
+	require.NoError(t, e.p.Close())
+	assert.EqualValues(t, 1, e.closes(a))
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-done:
+			assert.NoError(t, err, "an interrupted Shutdown returns nil")
+		case <-time.After(5 * time.Second):
+			t.Fatal("Shutdown did not return after Close")
+		}
+	}
+	assert.ErrorIs(t, e.p.Close(), shardpool.ErrClosed)
+	e.p.Put(a)
+	assert.EqualValues(t, 1, e.closes(a))
+}
+
+func TestShutdownDoesNotWaitForAHungDial(t *testing.T) {
+	release := make(chan struct{})
+	d := &fakeDialer{}
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 2, Dialer: func(ctx context.Context) (net.Conn, error) {
+		<-release // ignores ctx
+		return d.Dial(ctx)
+	}})
+	e.d = d
+	got := make(chan error, 1)
+	go func() { _, err := e.p.Get(context.Background()); got <- err }()
+	require.Eventually(t, func() bool { return e.p.Stats().Misses == 1 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, p.Shutdown(context.Background()))
+	close(release)
+	assert.ErrorIs(t, <-got, shardpool.ErrClosed)
+	assert.EqualValues(t, 0, d.open(), "the dial that ended after Shutdown closed its connection")
+}
+
+func TestMaxWaitersShedsLoad(t *testing.T) {
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 1, MaxWaiters: 2, PoolTimeout: time.Minute})
+	a := e.get()
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			cn, err := e.p.Get(context.Background())
+			if err == nil {
+				e.p.Put(cn)
+			}
+			errs <- err
+		}()
+	}
+	e.waitQueued(2)
+	refused := make(chan error, 1)
+	go func() { _, err := e.p.Get(context.Background()); refused <- err }()
+	select {
+	case err := <-refused:
+		require.ErrorIs(t, err, shardpool.ErrPoolExhausted)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a Get beyond MaxWaiters waited")
+	}
+	st := e.p.Stats()
+	assert.EqualValues(t, 1, st.Exhausted)
+	assert.EqualValues(t, 2, st.PendingRequests)
+	assert.EqualValues(t, 2, st.WaitCount, "a refused Get is not counted as waiting")
+	e.p.Put(a)
+	for i := 0; i < 2; i++ {
+		require.NoError(t, <-errs)
+	}
+}
+
+// leakLog collects OnLeak's reports.
+type leakLog struct {
+	mu    sync.Mutex
+	leaks []shardpool.Leak
+}
+
+func (l *leakLog) add(k shardpool.Leak) { l.mu.Lock(); l.leaks = append(l.leaks, k); l.mu.Unlock() }
+
+// of returns the reports of cn.
+func (l *leakLog) of(cn *shardpool.Conn) []shardpool.Leak {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []shardpool.Leak
+	for _, k := range l.leaks {
+		if k.Conn == cn {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func TestLeakReportedOncePerCheckout(t *testing.T) {
+	var log leakLog
+	const threshold = 30 * time.Millisecond
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 4, LeakThreshold: threshold, OnLeak: log.add})
+	reported := func(cn *shardpool.Conn, n int) {
+		t.Helper()
+		require.Eventually(t, func() bool { return len(log.of(cn)) >= n }, 5*time.Second, time.Millisecond)
+	}
+
+	leaked, err := e.p.Get(context.Background())
+	require.NoError(t, err)
+	start := time.Now()
+	returned := e.get()
+	e.p.Put(returned) // back at once: never reported
+	reported(leaked, 1)
+	assert.Empty(t, log.of(returned))
+	k := log.of(leaked)[0]
+	assert.GreaterOrEqual(t, k.Held, threshold)
+	assert.LessOrEqual(t, k.Held, time.Since(start))
+	first, _, _ := strings.Cut(k.Stack, "\n")
+	assert.Equal(t, "github.com/shardpool/shardpool_test.TestLeakReportedOncePerCheckout", first,
+		"the stack starts at the Get's caller:\n%s", k.Stack)
+	assert.Contains(t, k.Stack, "capacity_test.go:")
+
+	// Later checks have run once a connection taken after the report is
+	// reported too; the first is still reported once.
+	clock := e.get()
+	reported(clock, 1)
+	assert.Len(t, log.of(leaked), 1, "a leak reported twice")
+
+	// A new checkout of the same connection is a new leak.
+	e.p.Put(leaked)
+	again := e.get()
+	require.Same(t, leaked, again, "LIFO: the same connection")
+	reported(leaked, 2)
+	assert.EqualValues(t, 3, e.p.Stats().Leaks)
+	e.p.Put(again)
+	e.p.Put(clock)
+}
+
+func TestLeakNamedInTimeoutError(t *testing.T) {
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 1, LeakThreshold: time.Hour, PoolTimeout: 20 * time.Millisecond})
+	held, err := e.p.Get(context.Background())
+	require.NoError(t, err)
+	_, err = e.p.Get(context.Background())
+	require.ErrorIs(t, err, shardpool.ErrPoolTimeout)
+	var te *shardpool.PoolTimeoutError
+	require.ErrorAs(t, err, &te)
+	assert.GreaterOrEqual(t, te.OldestCheckout, 20*time.Millisecond)
+	assert.Contains(t, te.OldestCheckoutAt, "shardpool_test.TestLeakNamedInTimeoutError (")
+	assert.Contains(t, err.Error(), "; oldest checkout: held ")
+	assert.Contains(t, err.Error(), "capacity_test.go:")
+	e.p.Put(held)
+
+	// Without LeakThreshold the message has no such part.
+	e2, _ := newCapEnv(t, shardpool.Options{PoolSize: 1, PoolTimeout: 10 * time.Millisecond})
+	held = e2.get()
+	_, err = e2.p.Get(context.Background())
+	require.ErrorIs(t, err, shardpool.ErrPoolTimeout)
+	assert.NotContains(t, err.Error(), "oldest checkout")
+	e2.p.Put(held)
+}
+
+func TestLeakWithoutOnLeakOrWithAPanickingOne(t *testing.T) {
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 2, LeakThreshold: 5 * time.Millisecond})
+	a := e.get()
+	require.Eventually(t, func() bool { return e.p.Stats().Leaks == 1 }, 5*time.Second, time.Millisecond)
+	e.p.Put(a)
+
+	var log leakLog
+	calls := 0
+	e2, _ := newCapEnv(t, shardpool.Options{PoolSize: 2, LeakThreshold: 5 * time.Millisecond, OnLeak: func(k shardpool.Leak) {
+		if calls++; calls == 1 {
+			panic("OnLeak panicked")
+		}
+		log.add(k)
+	}})
+	b := e2.get()
+	require.Eventually(t, func() bool { return e2.p.Stats().Leaks == 1 }, 5*time.Second, time.Millisecond)
+	c := e2.get()
+	require.Eventually(t, func() bool { return len(log.of(c)) == 1 }, 5*time.Second, time.Millisecond,
+		"reports go on after OnLeak panicked")
+	e2.p.Put(b)
+	e2.p.Put(c)
+}
+
+func TestCapacityOptionsNormalized(t *testing.T) {
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 2, MaxIdleConns: -1, MaxWaiters: -1, LeakThreshold: -time.Second,
+		OnLeak: func(shardpool.Leak) { panic("no leak detection with a negative threshold") }})
+	a, b := e.get(), e.get()
+	e.p.Put(a)
+	e.p.Put(b)
+	e.lens(2, 2) // no idle cap
+	assert.Zero(t, e.p.Stats().Leaks)
+}
