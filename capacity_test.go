@@ -358,27 +358,42 @@ func TestShutdownContextEnds(t *testing.T) {
 func TestCloseDuringShutdown(t *testing.T) {
 	e, p := newCapEnv(t, shardpool.Options{PoolSize: 2})
 	a := e.get()
-	done := make(chan error, 2)
-	for i := 0; i < 2; i++ { // the second waits with the first
-		go func() { done <- p.Shutdown(context.Background()) }()
-	}
-	require.Eventually(t, func() bool {
-		_, err := e.p.Get(context.Background())
-		return errors.Is(err, shardpool.ErrClosed)
-	}, 5*time.Second, time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(context.Background()) }()
+	waitDraining(t, e)
 	require.NoError(t, e.p.Close())
 	assert.EqualValues(t, 1, e.closes(a))
-	for i := 0; i < 2; i++ {
-		select {
-		case err := <-done:
-			assert.NoError(t, err, "an interrupted Shutdown returns nil")
-		case <-time.After(5 * time.Second):
-			t.Fatal("Shutdown did not return after Close")
-		}
+	select {
+	case err := <-done:
+		assert.NoError(t, err, "an interrupted Shutdown returns nil")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return after Close")
 	}
 	assert.ErrorIs(t, e.p.Close(), shardpool.ErrClosed)
 	e.p.Put(a)
 	assert.EqualValues(t, 1, e.closes(a))
+}
+
+func TestShutdownDuringShutdownWaitsWithIt(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 2})
+	a := e.get()
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(context.Background()) }()
+	waitDraining(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, p.Shutdown(ctx), context.DeadlineExceeded, "the second waited, then closed what was left")
+	assert.EqualValues(t, 1, e.closes(a))
+	assert.NoError(t, <-done)
+}
+
+// waitDraining waits until e's pool refuses Gets: a Shutdown has begun.
+func waitDraining(t *testing.T, e *env) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		_, err := e.p.Get(context.Background())
+		return errors.Is(err, shardpool.ErrClosed)
+	}, 5*time.Second, time.Millisecond)
 }
 
 func TestShutdownDoesNotWaitForAHungDial(t *testing.T) {
