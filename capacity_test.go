@@ -561,3 +561,16 @@ func TestCapacityOptionsNormalized(t *testing.T) {
 	e.lens(2, 2) // no idle cap
 	assert.Zero(t, e.p.Stats().Leaks)
 }
+
+func TestSetPoolSizeShrinkDoesNotOpenTheBreaker(t *testing.T) {
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 4})
+	e.d.fail.Store(true)
+	for i := 0; i < 3; i++ { // 3 of 4 in a row: still closed
+		_, err := e.p.Get(context.Background())
+		require.ErrorIs(t, err, errDial)
+	}
+	require.NoError(t, p.SetPoolSize(2))
+	e.d.fail.Store(false)
+	e.p.Put(e.get()) // dials: not a fast fail with the last error
+	assert.EqualValues(t, 1, e.d.dials.Load())
+}

@@ -16,11 +16,12 @@ import (
 // FuzzFeatures drives shardpool alone, with the features the baseline does
 // not have switched on by the input (MaxConcurrentDials, health checks that
 // fail for connections the input makes sick, MaxConnAgeJitter,
-// MinIdleConns), and checks the invariants those features must keep, since
+// MinIdleConns, MaxIdleConns, SetPoolSize), and checks the invariants those features must keep, since
 // FuzzDifferential can only compare them switched off: the structures
 // agree after every step (CheckInvariants), no place or dial slot leaks
 // once the pool is quiet (CheckQuiet), and after Close every dialed
-// connection is closed exactly once.
+// connection is closed exactly once. Open connections never outnumber the
+// largest PoolSize the pool has had (and the breaker's probe).
 func FuzzFeatures(f *testing.F) {
 	f.Add([]byte{0x00, 0, 0, 0, 1, 4, 0, 2, 0})
 	f.Add([]byte{0x7f, 0, 0, 0, 0, 3, 0, 4, 0x40, 0, 0, 5, 0, 0})
@@ -49,17 +50,24 @@ func FuzzFeatures(f *testing.F) {
 				}
 				return nil
 			},
-			PoolTimeout: 100 * time.Microsecond,
-			Dialer:      d.Dial,
+			MaxIdleConns: int(c0 >> 7 & 1 * 2), // 0 (off) or 2
+			PoolTimeout:  100 * time.Microsecond,
+			Dialer:       d.Dial,
 		})
+		p.SetResized()
+		// largest is the largest PoolSize so far. probe is 1 once the
+		// dialer has failed: the breaker's probe may then dial one
+		// connection outside the pool, which it closes at once.
+		largest, probe := size, 0
 		advance := testhook.ManualClock(p)
 		var held []*shardpool.Conn
 		inv := func(what string) {
 			t.Helper()
 			require.NoError(t, p.CheckInvariants(), "after %s", what)
+			require.LessOrEqual(t, d.open(), int64(largest+probe), "after %s: open connections", what)
 		}
 		for len(data) >= 2 {
-			op, arg := data[0]%8, data[1]
+			op, arg := data[0]%9, data[1]
 			data = data[2:]
 			switch op {
 			case 0, 1: // Get, the most common step
@@ -94,9 +102,18 @@ func FuzzFeatures(f *testing.F) {
 				inv("ReapStaleConns")
 			case 6: // the dialer goes down or comes back
 				d.fail.Store(arg&1 == 1)
+				if arg&1 == 1 {
+					probe = 1
+				}
 			case 7: // Filter closes some, held or idle
 				_ = p.Filter(func(cn *shardpool.Conn) bool { return cn.NetConn().(*fakeConn).id%4 == int64(arg%4) })
 				inv("Filter")
+			case 8: // resize
+				n := 1 + int(arg%5)
+				require.NoError(t, p.SetPoolSize(n))
+				largest = max(largest, n)
+				require.EqualValues(t, n, p.Stats().PoolSize)
+				inv("SetPoolSize")
 			}
 		}
 		for _, cn := range held {

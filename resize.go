@@ -63,6 +63,9 @@ func (p *ConnPool) SetPoolSize(n int) error {
 	}
 	n = min(n, maxPoolSize)
 	old := p.poolSize()
+	if n < old {
+		p.keepBreakerClosed(old, n)
+	}
 	p.size.Store(int64(n))
 	p.setMinIdle(n)
 	if p.idle.on {
@@ -73,12 +76,22 @@ func (p *ConnPool) SetPoolSize(n int) error {
 		p.trimIdle()
 		p.settleOver()
 	}
-	if p.breakerOpen() {
-		p.startProbe() // a shrink below the dial errors counted opens it
-	}
 	p.kickIfWaiting() // a growth has places for them
 	p.checkMinIdleConns()
 	return nil
+}
+
+// keepBreakerClosed caps the dial errors counted, if the breaker is closed
+// at size old, below size n, so that a shrink does not open it: PoolSize
+// dials in a row must fail, and errors counted against the old size do not
+// make a new size's worth.
+func (p *ConnPool) keepBreakerClosed(old, n int) {
+	for {
+		e := p.dialErrors.Load()
+		if e >= uint32(old) || e < uint32(n) || p.dialErrors.CompareAndSwap(e, uint32(n-1)) {
+			return
+		}
+	}
 }
 
 // setMinIdle caps MinIdleConns for a pool of size connections.
