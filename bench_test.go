@@ -124,3 +124,40 @@ func BenchmarkWaitHandOff(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetPutCapacityOptions: what do MaxIdleConns and LeakThreshold
+// cost Get+Put of an idle connection, against the same pool without them?
+// MaxIdleConns is set at PoolSize, so that every Put parks and the figure
+// is the cost of the bookkeeping, not of closing connections.
+func BenchmarkGetPutCapacityOptions(b *testing.B) {
+	const size = 32
+	for _, v := range []struct {
+		name string
+		set  func(*shardpool.Options)
+	}{
+		{"unset", func(*shardpool.Options) {}},
+		{"MaxIdleConns", func(o *shardpool.Options) { o.MaxIdleConns = size }},
+		{"LeakThreshold", func(o *shardpool.Options) { o.LeakThreshold = time.Minute }},
+	} {
+		b.Run("options="+v.name, func(b *testing.B) {
+			d := &fakeDialer{}
+			opt := &shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: -1}
+			v.set(opt)
+			p := shardpool.NewConnPool(opt)
+			defer p.Close()
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					cn, err := p.Get(ctx)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					p.Put(cn)
+				}
+			})
+		})
+	}
+}

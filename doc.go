@@ -9,19 +9,26 @@
 //   - Bound. At most PoolSize pooled connections are open at once, counting
 //     those being dialed. A connection closed while checked out (by Filter
 //     or CloseConn) frees its place at once. NewConn's connections are the
-//     caller's, outside the bound.
+//     caller's, outside the bound. After SetPoolSize shrinks the pool, no
+//     dial starts while it holds the new size or more; the surplus is
+//     closed as it comes back.
+//   - Idle cap. With MaxIdleConns set, IdleLen never exceeds it.
 //   - Exclusive use. Get hands a connection to one caller at a time, and
 //     Put(cn) synchronizes before the Get that hands cn to the next caller.
 //   - Waiting. A Get that finds no idle connection and no free place waits,
 //     and waiting Gets are served in arrival order: a Get that arrives
 //     later does not take a connection while an earlier one waits. A wait
 //     ends with a connection, ErrPoolTimeout (as a *PoolTimeoutError that
-//     describes the pool) after PoolTimeout, ctx.Err(), or ErrClosed.
+//     describes the pool) after PoolTimeout, ctx.Err(), or ErrClosed. With
+//     MaxWaiters set, a Get that would wait behind that many, and could
+//     neither take an idle connection nor dial, returns ErrPoolExhausted.
 //   - No lost wake-ups. While a Get waits, no connection stays idle and no
 //     place stays free for longer than it takes to hand it over.
 //   - Closing. Every connection is closed exactly once, whoever closes it
 //     (Remove, CloseConn, Filter, the reaper, a Get that meets a stale one,
-//     Close), and Options.OnClose is called once for it.
+//     Close, Shutdown), and Options.OnClose is called once for it.
+//     Shutdown returns nil only once every connection is closed and the
+//     pool's goroutines have exited.
 //   - Health. A connection idle for HealthCheckIdle or longer passes its
 //     health check before Get hands it out; one that fails is closed, and
 //     the check's error never reaches the caller.
@@ -48,6 +55,12 @@
 //   - reaper.go, clock.go: stale connections, and the coarse clock that
 //     stops while the pool is quiet.
 //   - health.go: health checks of connections that have been idle.
+//   - places.go, resize.go: the word that counts places, dial slots and
+//     the surplus being shed, and the live resize.
+//   - idlecap.go: MaxIdleConns as room that moves between the shards.
+//   - close.go: Close and Shutdown, and the pool's phases.
+//   - leak.go: leak detection, a seqlock of program counters per
+//     connection.
 //
 // Package baseline holds the design this one replaces, go-redis v8's
 // slice-plus-mutex pool, over the same Conn and Options; the tests hold

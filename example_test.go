@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/signal"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/shardpool/shardpool"
@@ -235,4 +239,126 @@ func ExampleOptions_dialingAndHealth() {
 	defer pool.Put(cn)
 	fmt.Println("unhealthy connections dropped:", pool.Stats().Unhealthy)
 	// Output: unhealthy connections dropped: 1
+}
+
+// Resizing a live pool: shrinking closes idle surplus at once and
+// checked-out surplus as it comes back; growing makes room for more.
+func ExampleConnPool_SetPoolSize() {
+	addr, stop := echoServer()
+	defer stop()
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		},
+		PoolSize: 4,
+	})
+	defer pool.Close()
+
+	var held []*shardpool.Conn
+	for i := 0; i < 4; i++ {
+		cn, err := pool.Get(context.Background())
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		held = append(held, cn)
+	}
+	if err := pool.SetPoolSize(2); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Printf("size %d, held %d\n", pool.Stats().PoolSize, pool.Len())
+	for _, cn := range held {
+		pool.Put(cn) // the first two back are surplus: closed
+	}
+	st := pool.Stats()
+	fmt.Printf("held %d, idle %d, closed as surplus %d\n", pool.Len(), pool.IdleLen(), st.ShrunkConns)
+
+	_ = pool.SetPoolSize(8)
+	fmt.Println("size", pool.Stats().PoolSize)
+	// Output:
+	// size 2, held 4
+	// held 2, idle 2, closed as surplus 2
+	// size 8
+}
+
+// Shutdown in a server's signal handler: once the server stops taking
+// requests, the pool waits for the requests in flight to give their
+// connections back, closing each as it comes, up to a deadline.
+func ExampleConnPool_Shutdown() {
+	addr, stop := echoServer()
+	defer stop()
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		},
+	})
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	// A request in flight holds a connection for a while.
+	cn, err := pool.Get(context.Background())
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond) // the request's work
+		pool.Put(cn)
+	}()
+
+	sigs <- os.Interrupt // for the example, deliver the signal ourselves
+	<-sigs
+	// (Stop the server taking requests first, e.g. http.Server.Shutdown.)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = pool.Shutdown(ctx)
+	fmt.Println("shutdown:", err, "held:", pool.Len())
+	_, err = pool.Get(context.Background())
+	fmt.Println("get after:", err)
+	// Output:
+	// shutdown: <nil> held: 0
+	// get after: shardpool: pool is closed
+}
+
+// Leak detection: a connection checked out longer than LeakThreshold is
+// reported once, with the stack of the Get that took it.
+func ExampleOptions_leakDetection() {
+	addr, stop := echoServer()
+	defer stop()
+	leaks := make(chan shardpool.Leak, 1)
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		},
+		LeakThreshold: 50 * time.Millisecond,
+		OnLeak:        func(l shardpool.Leak) { leaks <- l },
+	})
+	defer pool.Close()
+
+	leakyHandler(pool) // forgets to Put
+
+	l := <-leaks
+	caller, _, _ := strings.Cut(l.Stack, "\n")
+	fmt.Println("held at least 50ms:", l.Held >= 50*time.Millisecond)
+	fmt.Println("taken by:", caller)
+	fmt.Println("leaks:", pool.Stats().Leaks)
+	// Output:
+	// held at least 50ms: true
+	// taken by: github.com/shardpool/shardpool_test.leakyHandler
+	// leaks: 1
+}
+
+// leakyHandler gets a connection and never gives it back.
+func leakyHandler(pool *shardpool.ConnPool) {
+	cn, err := pool.Get(context.Background())
+	if err != nil {
+		return
+	}
+	_, _ = fmt.Fprintln(cn.NetConn(), "ping")
 }
