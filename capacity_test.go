@@ -274,7 +274,18 @@ func TestSetPoolSizeBadInput(t *testing.T) {
 
 func TestShutdownClosesIdleAtOnceAndTheRestAsTheyComeBack(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 3, MinIdleConns: 1, IdleTimeout: time.Minute, IdleCheckFrequency: time.Second})
+	// Closes take a while, so that a Shutdown that returned before the
+	// last one ended would be seen to.
+	d := &fakeDialer{}
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 3, MinIdleConns: 1, IdleTimeout: time.Minute, IdleCheckFrequency: time.Second,
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			c, err := d.Dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return slowClose{c.(*fakeConn)}, nil
+		}})
+	e.d = d
 	require.Eventually(t, func() bool { return e.p.IdleLen() == 1 }, 5*time.Second, time.Millisecond)
 	a, b := e.get(), e.get() // one of them is the MinIdleConns one
 	c := e.get()
@@ -285,11 +296,12 @@ func TestShutdownClosesIdleAtOnceAndTheRestAsTheyComeBack(t *testing.T) {
 	type result struct {
 		err    error
 		closed int32 // closes of a, b and u when Shutdown returned
+		open   int64 // connections open at the dialer then
 	}
 	done := make(chan result, 1)
 	go func() {
 		err := e.p.(*shardpool.ConnPool).Shutdown(context.Background())
-		done <- result{err, e.closes(a) + e.closes(b) + e.closes(u)}
+		done <- result{err, e.closes(a) + e.closes(b) + e.closes(u), d.open()}
 	}()
 	require.Eventually(t, func() bool { return e.closes(c) == 1 }, 5*time.Second, time.Millisecond,
 		"idle connection closed at once")
@@ -300,11 +312,12 @@ func TestShutdownClosesIdleAtOnceAndTheRestAsTheyComeBack(t *testing.T) {
 	assert.EqualValues(t, 1, e.closes(a), "closed as it is Put")
 	e.p.Remove(b, nil)
 	assert.EqualValues(t, 1, e.closes(b), "closed as it is Removed")
-	e.p.Put(u)
+	go e.p.Put(u) // closes u, slowly, while Shutdown waits
 	select {
 	case r := <-done:
 		require.NoError(t, r.err)
 		assert.EqualValues(t, 3, r.closed, "Shutdown returned before every connection was closed")
+		assert.Zero(t, r.open, "Shutdown returned before every connection was closed")
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown did not return once every connection was closed")
 	}
@@ -573,4 +586,12 @@ func TestSetPoolSizeShrinkDoesNotOpenTheBreaker(t *testing.T) {
 	e.d.fail.Store(false)
 	e.p.Put(e.get()) // dials: not a fast fail with the last error
 	assert.EqualValues(t, 1, e.d.dials.Load())
+}
+
+// slowClose is a fakeConn whose Close takes 5 ms before it closes.
+type slowClose struct{ *fakeConn }
+
+func (c slowClose) Close() error {
+	time.Sleep(5 * time.Millisecond)
+	return c.fakeConn.Close()
 }

@@ -89,7 +89,7 @@ func (p *ConnPool) Shutdown(ctx context.Context) error {
 		idle := p.beginClose()
 		p.lifeMu.Unlock()
 		for _, cn := range idle {
-			_ = p.destroy(cn)
+			_ = p.destroy(cn, ClosePoolClosed)
 		}
 	default:
 		p.lifeMu.Unlock()
@@ -153,7 +153,7 @@ func (p *ConnPool) finishClose(idle []*Conn) error {
 	p.clock.refresh()
 	now := p.now()
 	for i, cn := range toClose {
-		if err := p.closeConn(cn); err != nil && !p.staleAtClose(cn, i < len(idle), now) {
+		if err := p.closeConn(cn, ClosePoolClosed); err != nil && !p.staleAtClose(cn, i < len(idle), now) {
 			errs = append(errs, err)
 		}
 	}

@@ -56,8 +56,15 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 		return nil, err
 	}
 	dialCtx, bounded := p.dialContext(ctx, bg)
+	var start int64
+	if p.opt.Hooks.OnDial != nil {
+		start = p.clock.exact()
+	}
 	netConn, err := p.callDialer(dialCtx)
 	bounded.release()
+	if p.opt.Hooks.OnDial != nil {
+		p.dialed(start, err, bg)
+	}
 	if err != nil {
 		// The caller's context, not dialCtx: a dial cut short by
 		// DialTimeout does say something about the server.
@@ -84,7 +91,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 	cn.home.Store(&p.shards[0]) // callers that park cn choose its home
 	if !p.reg.add(cn) {
 		// Close has drained the registry: nobody else will close cn.
-		_ = p.closeConn(cn)
+		_ = p.closeConn(cn, ClosePoolClosed)
 		return nil, ErrClosed
 	}
 	return cn, nil
@@ -200,6 +207,7 @@ func (p *ConnPool) probeDial() error {
 	ctx, bounded := p.dialContext(p.bgCtx, true)
 	defer bounded.release()
 	res := make(chan error, 1) // the attempt never blocks on it
+	start := p.clock.exact()
 	if !p.dials.Go(func() {
 		netConn, err := p.callDialer(ctx)
 		if err == nil {
@@ -209,12 +217,14 @@ func (p *ConnPool) probeDial() error {
 	}) {
 		return ErrClosed
 	}
+	var err error
 	select {
-	case err := <-res:
-		return err
+	case err = <-res:
 	case <-ctx.Done():
-		return fmt.Errorf("shardpool: probe dial gave no answer in time: %w", ctx.Err())
+		err = fmt.Errorf("shardpool: probe dial gave no answer in time: %w", ctx.Err())
 	}
+	p.dialed(start, err, true)
+	return err
 }
 
 // checkMinIdleConns makes sure a top-up runs after this call, so that idle

@@ -41,6 +41,6 @@ func (p *ConnPool) dropUnhealthy(cn *Conn) {
 		return
 	}
 	p.stats.unhealthy.Inc()
-	_ = p.destroy(cn)
+	_ = p.destroy(cn, CloseUnhealthy)
 	p.checkMinIdleConns()
 }

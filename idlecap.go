@@ -89,25 +89,26 @@ func (p *ConnPool) dropOverCap(cn *Conn) {
 		return // Filter or Close claimed it meanwhile
 	}
 	p.stats.idleCapped.Inc()
-	_ = p.destroy(cn)
+	_ = p.destroy(cn, CloseIdleCap)
 }
 
 // setIdleCap moves the idle cap to limit and, for a cut, pays the debt:
 // the shards' cached room first, then idle connections, longest idle
-// first. Call it only from SetPoolSize, under resizeMu.
+// first, which it claims and returns for the caller to close and release
+// (outside resizeMu). Call it only from SetPoolSize, under resizeMu.
 //
 // The order of the two stores keeps IdleLen <= max for a reader of max
 // (CheckInvariants): a rise raises the bound before the room, a cut lowers
 // the room before the bound.
-func (p *ConnPool) setIdleCap(limit int) {
+func (p *ConnPool) setIdleCap(limit int) (claimed []*Conn) {
 	old := int(p.idle.max.Load())
 	if !p.idle.on || limit == old {
-		return
+		return nil
 	}
 	if limit > old {
 		p.idle.max.Store(int64(limit))
 		p.idle.free.Add(int64(limit - old))
-		return
+		return nil
 	}
 	p.idle.free.Add(int64(limit - old))
 	p.idle.max.Store(int64(limit))
@@ -118,7 +119,7 @@ func (p *ConnPool) setIdleCap(limit int) {
 			}
 		}
 		if p.idle.free.Load() >= 0 {
-			return
+			return claimed
 		}
 		cn := p.takeOldestIdle()
 		if cn == nil {
@@ -128,8 +129,7 @@ func (p *ConnPool) setIdleCap(limit int) {
 			runtime.Gosched()
 			continue
 		}
-		p.stats.idleCapped.Inc()
-		p.closeKeepPlace(cn)
-		p.release()
+		claimed = append(claimed, cn)
 	}
+	return claimed
 }

@@ -50,6 +50,12 @@ type Options struct {
 	// CloseConn, Filter and Close.
 	OnClose func(*Conn) error
 
+	// Hooks observe the pool's slow paths (dials, waits, closes), for
+	// metrics; see Hooks. The zero value observes nothing, and then the
+	// pool pays a nil check per slow-path event and nothing on the hot
+	// path. (shardpool only.)
+	Hooks Hooks
+
 	// OnMisuse, if set, is called when Put or Remove is given a connection
 	// it cannot take: err is ErrUnknownConn or ErrNotCheckedOut. The call is
 	// otherwise a no-op. It runs on the caller's goroutine.

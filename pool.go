@@ -317,7 +317,7 @@ func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
 			case fromPut && cn.tag.State() == connstate.Idle:
 				p.misuse(cn, ErrNotCheckedOut)
 			case p.closed.Load() && cn.tag.CloseCheckedOut():
-				_ = p.destroy(cn) // Shutdown: closed as it comes back
+				_ = p.destroy(cn, ClosePoolClosed) // Shutdown: closed as it comes back
 			}
 			return
 		}
@@ -387,7 +387,7 @@ func (p *ConnPool) Remove(cn *Conn, reason error) {
 		}
 		return
 	}
-	_ = p.destroy(cn)
+	_ = p.destroy(cn, CloseRemoved)
 	p.checkMinIdleConns()
 }
 
@@ -401,7 +401,7 @@ func (p *ConnPool) CloseConn(cn *Conn) error {
 	if !p.claim(cn) {
 		return nil
 	}
-	err := p.destroy(cn)
+	err := p.destroy(cn, CloseRemoved)
 	p.checkMinIdleConns()
 	return err
 }
@@ -440,7 +440,7 @@ func (p *ConnPool) Filter(fn func(*Conn) bool) error {
 	var errs []error
 	for _, cn := range p.reg.snapshot() {
 		if fn(cn) && p.claim(cn) {
-			errs = append(errs, p.destroy(cn))
+			errs = append(errs, p.destroy(cn, CloseFiltered))
 		}
 	}
 	p.checkMinIdleConns()
@@ -479,11 +479,14 @@ func (p *ConnPool) claim(cn *Conn) bool {
 	}
 }
 
-// destroy closes cn, which the caller has claimed (moved to Closed), forgets
-// it and frees its place.
-func (p *ConnPool) destroy(cn *Conn) error {
+// destroy closes cn, which the caller has claimed (moved to Closed), for
+// reason, forgets it and frees its place.
+//
+// It forgets cn only once cn is closed: Shutdown waits for the registry to
+// empty, and returns once every connection is closed.
+func (p *ConnPool) destroy(cn *Conn, reason CloseReason) error {
+	err := p.closeConn(cn, reason)
 	p.reg.remove(cn)
-	err := p.closeConn(cn)
 	if cn.tag.Pooled {
 		p.release()
 	}
@@ -494,22 +497,27 @@ func (p *ConnPool) destroy(cn *Conn) error {
 // its place: the caller frees it (release) or hands it to a waiter.
 func (p *ConnPool) discard(cn *Conn) {
 	p.stats.staleConns.Add(1)
-	p.closeKeepPlace(cn)
+	p.closeKeepPlace(cn, CloseStale)
 }
 
-// closeKeepPlace closes and forgets cn, which the caller has claimed, but
-// keeps its place: the caller frees it or hands it to a waiter.
-func (p *ConnPool) closeKeepPlace(cn *Conn) {
-	p.reg.remove(cn)
-	_ = p.closeConn(cn)
+// closeKeepPlace closes and forgets cn, which the caller has claimed, for
+// reason, but keeps its place: the caller frees it or hands it to a waiter.
+func (p *ConnPool) closeKeepPlace(cn *Conn, reason CloseReason) {
+	_ = p.closeConn(cn, reason)
+	p.reg.remove(cn) // after the close: see destroy
 }
 
-// closeConn calls OnClose and closes cn's network connection. The caller
-// has claimed cn, so this runs once per connection.
-func (p *ConnPool) closeConn(cn *Conn) error {
+// closeConn calls OnClose, closes cn's network connection and reports it
+// to Hooks.OnConnClosed. The caller has claimed cn, so this runs once per
+// connection, and holds no lock of the pool's.
+func (p *ConnPool) closeConn(cn *Conn, reason CloseReason) error {
 	var onCloseErr error
 	if p.opt.OnClose != nil {
 		onCloseErr = p.opt.OnClose(cn)
 	}
-	return errors.Join(onCloseErr, cn.Close())
+	err := errors.Join(onCloseErr, cn.Close())
+	if f := p.opt.Hooks.OnConnClosed; f != nil {
+		callHook(f, ClosedInfo{Conn: cn, Reason: reason, Err: err})
+	}
+	return err
 }

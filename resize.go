@@ -54,8 +54,8 @@ func (p *ConnPool) dialLimit(size int) int {
 // (shardpool only: go-redis's pool has no resize.)
 func (p *ConnPool) SetPoolSize(n int) error {
 	p.resizeMu.Lock()
-	defer p.resizeMu.Unlock()
 	if p.closed.Load() {
+		p.resizeMu.Unlock()
 		return ErrClosed
 	}
 	if n <= 0 {
@@ -68,12 +68,27 @@ func (p *ConnPool) SetPoolSize(n int) error {
 	}
 	p.size.Store(int64(n))
 	p.setMinIdle(n)
+	var overCap []*Conn
 	if p.idle.on {
-		p.setIdleCap(min(p.opt.MaxIdleConns, n))
+		overCap = p.setIdleCap(min(p.opt.MaxIdleConns, n))
 	}
+	var surplus []*Conn
 	if n < old {
 		p.over.Store(true)
-		p.trimIdle()
+		surplus = p.claimSurplusIdle()
+	}
+	p.resizeMu.Unlock()
+
+	// The closes, and the hooks they call, run outside resizeMu: a hook
+	// may call SetPoolSize. The connections are claimed, and keep their
+	// places (and the surplus ones their sheds) until closed.
+	for _, cn := range overCap {
+		p.stats.idleCapped.Inc()
+		p.closeKeepPlace(cn, CloseIdleCap)
+		p.release()
+	}
+	p.closeShed(surplus)
+	if n < old {
 		p.settleOver()
 	}
 	p.kickIfWaiting() // a growth has places for them
@@ -125,7 +140,7 @@ func (p *ConnPool) shedOnPut(cn *Conn) bool {
 		return true
 	}
 	p.stats.shrunk.Inc()
-	p.closeKeepPlace(cn)
+	p.closeKeepPlace(cn, CloseShrunk)
 	p.places.shedDone()
 	p.kickIfWaiting() // a growth may have come meanwhile
 	return true
@@ -133,15 +148,30 @@ func (p *ConnPool) shedOnPut(cn *Conn) bool {
 
 // trimIdle closes idle connections, longest idle first, while the pool
 // holds more than PoolSize.
-func (p *ConnPool) trimIdle() {
+func (p *ConnPool) trimIdle() { p.closeShed(p.claimSurplusIdle()) }
+
+// claimSurplusIdle claims idle connections, longest idle first, while the
+// pool holds more than PoolSize, reserving a shed for each; the caller
+// closes them with closeShed.
+func (p *ConnPool) claimSurplusIdle() []*Conn {
+	var claimed []*Conn
 	for p.places.reserveShed(p.poolSize()) {
 		cn := p.takeOldestIdle()
 		if cn == nil {
 			p.places.shedCancel()
-			return
+			break
 		}
+		claimed = append(claimed, cn)
+	}
+	return claimed
+}
+
+// closeShed closes connections claimed by claimSurplusIdle and gives back
+// their sheds and places.
+func (p *ConnPool) closeShed(claimed []*Conn) {
+	for _, cn := range claimed {
 		p.stats.shrunk.Inc()
-		p.closeKeepPlace(cn)
+		p.closeKeepPlace(cn, CloseShrunk)
 		p.places.shedDone()
 	}
 }

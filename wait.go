@@ -150,7 +150,7 @@ func (p *ConnPool) serveRound() {
 					continue // Filter or Close claimed it and frees its place
 				}
 				p.stats.unhealthy.Inc()
-				p.closeKeepPlace(c)
+				p.closeKeepPlace(c, CloseUnhealthy)
 			default:
 				cn = c
 				found = true
@@ -231,6 +231,7 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	switch p.waiters.enqueue(w, start) {
 	case listClosed:
 		waiterPool.Put(w)
+		p.waited(0, WaitClosed)
 		return nil, ErrClosed
 	case listFull:
 		waiterPool.Put(w)
@@ -266,18 +267,23 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 
 	switch {
 	case cn == poolClosed:
+		p.waited(waited, WaitClosed)
 		return nil, ErrClosed
 	case cn == poolTimedOut:
 		p.stats.timeouts.Inc()
+		p.waited(waited, WaitTimedOut)
 		return nil, p.timeoutError(waited)
 	case err != nil:
 		if served {
 			p.giveBack(cn) // served too late: as if the Get had never been
 		}
+		p.waited(waited, WaitCanceled)
 		return nil, err
 	case cn == nil:
+		p.waited(waited, WaitServed)
 		return p.dialPooled(ctx, home)
 	}
+	p.waited(waited, WaitServed)
 	p.stats.waitHits.Inc()
 	cn.home.Store(home)
 	return cn, nil
@@ -301,5 +307,6 @@ func (p *ConnPool) getExhausted(ctx context.Context, home *shard) (*Conn, error)
 		return p.dialPooled(ctx, home)
 	}
 	p.stats.exhausted.Inc()
+	p.waited(0, WaitExhausted)
 	return nil, ErrPoolExhausted
 }
