@@ -68,14 +68,17 @@ func (p *ConnPool) SetPoolSize(n int) error {
 	}
 	p.size.Store(int64(n))
 	p.setMinIdle(n)
-	var overCap []*Conn
-	if p.idle.on {
-		overCap = p.setIdleCap(min(p.opt.MaxIdleConns, n))
-	}
+	// Surplus first: what it takes from idle also brings IdleLen down
+	// towards a lower cap, and a connection the cap cut took would still
+	// count as surplus until closed.
 	var surplus []*Conn
 	if n < old {
 		p.over.Store(true)
 		surplus = p.claimSurplusIdle()
+	}
+	var overCap []*Conn
+	if p.idle.on {
+		overCap = p.setIdleCap(min(p.opt.MaxIdleConns, n))
 	}
 	p.resizeMu.Unlock()
 
