@@ -1,0 +1,141 @@
+// Command example serves /metrics for a shardpool pool under load: a
+// loopback TCP echo server, a pool of 8 connections to it, and 32
+// goroutines that Get, write a line, read it back and Put, so that the
+// pool waits, dials and reuses. Scrape it with
+//
+//	curl -s http://127.0.0.1:2112/metrics | grep pool_
+//
+// It runs until interrupted, or for -duration.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shardpool/shardpool"
+	shardpoolprom "github.com/shardpool/shardpool/contrib/prometheus"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:2112", "where to serve /metrics (loopback)")
+	duration := flag.Duration("duration", 0, "how long to run; 0 until interrupted")
+	workers := flag.Int("workers", 32, "goroutines using the pool")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+
+	echo, err := startEcho()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer echo.Close()
+
+	collector := shardpoolprom.NewCollector(shardpoolprom.Opts{Namespace: "example"})
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", echo.Addr().String())
+		},
+		PoolSize:     8,
+		MaxIdleConns: 6,
+		PoolTimeout:  100 * time.Millisecond,
+		Hooks:        collector.Hooks("echo"),
+	})
+	if err := collector.Add("echo", pool); err != nil {
+		log.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector)
+
+	srv := &http.Server{Addr: *addr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Fatal(err)
+		}
+	}()
+	log.Printf("serving http://%s/metrics", *addr)
+
+	var wg sync.WaitGroup
+	for i := 0; i < *workers; i++ {
+		wg.Add(1)
+		go func(seed int64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(seed))
+			for ctx.Err() == nil {
+				if err := ping(ctx, pool, rng); err != nil && ctx.Err() == nil {
+					time.Sleep(10 * time.Millisecond) // a timeout: back off a little
+				}
+			}
+		}(int64(i))
+	}
+	<-ctx.Done()
+	wg.Wait()
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	if err := pool.Shutdown(shutdownCtx); err != nil {
+		log.Print("pool shutdown: ", err)
+	}
+	st := pool.Stats()
+	fmt.Printf("hits %d, misses %d, timeouts %d, waits %d\n", st.Hits, st.Misses, st.Timeouts, st.WaitCount)
+}
+
+// ping takes a connection, writes a line, reads it back, holds the
+// connection a moment as a request would, and gives it back.
+func ping(ctx context.Context, pool *shardpool.ConnPool, rng *rand.Rand) error {
+	cn, err := pool.Get(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(cn.NetConn(), "ping"); err != nil {
+		pool.Remove(cn, err)
+		return err
+	}
+	if _, err := bufio.NewReader(cn.NetConn()).ReadString('\n'); err != nil {
+		pool.Remove(cn, err)
+		return err
+	}
+	time.Sleep(time.Duration(rng.Intn(2000)) * time.Microsecond)
+	pool.Put(cn)
+	return nil
+}
+
+// startEcho starts a loopback TCP server that echoes what it reads.
+func startEcho() (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	return ln, nil
+}
