@@ -82,7 +82,7 @@ func drive(t *testing.T, p *shardpool.ConnPool, d *pipeDialer) {
 	d.fail.Store(false)
 	b, err = p.Get(ctx) // miss
 	require.NoError(t, err)
-	p.Put(b) // idle
+	p.Put(b)             // idle
 	c, err := p.Get(ctx) // hit
 	require.NoError(t, err)
 	p.Put(c)
