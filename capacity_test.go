@@ -251,9 +251,15 @@ func TestSetPoolSizeInFlightDialIsSurplus(t *testing.T) {
 func TestSetPoolSizeCapsIdleOptions(t *testing.T) {
 	e, p := newCapEnv(t, shardpool.Options{PoolSize: 8, MinIdleConns: 6, MaxIdleConns: 5})
 	require.Eventually(t, func() bool { return e.p.IdleLen() == 5 }, 5*time.Second, time.Millisecond)
+	st := e.p.Stats()
+	assert.Equal(t, [3]uint32{8, 5, 5}, [3]uint32{st.PoolSize, st.MinIdleConns, st.MaxIdleConns})
 	require.NoError(t, p.SetPoolSize(3))
 	e.lens(3, 3)
+	st = e.p.Stats()
+	assert.Equal(t, [3]uint32{3, 3, 3}, [3]uint32{st.PoolSize, st.MinIdleConns, st.MaxIdleConns}, "capped by the size")
 	require.NoError(t, p.SetPoolSize(10))
+	st = e.p.Stats()
+	assert.Equal(t, [3]uint32{10, 5, 5}, [3]uint32{st.PoolSize, st.MinIdleConns, st.MaxIdleConns})
 	require.Eventually(t, func() bool { return e.p.IdleLen() == 5 }, 5*time.Second, time.Millisecond,
 		"MinIdleConns back to its cap, MaxIdleConns")
 	testhook.WaitDials(e.p)

@@ -60,6 +60,15 @@ func (c *idleCap) take() bool {
 	}
 }
 
+// maxIdle returns the bound on idle connections now: MaxIdleConns as
+// capped by PoolSize, or PoolSize when it is unset.
+func (p *ConnPool) maxIdle() int {
+	if p.idle.on {
+		return int(p.idle.max.Load())
+	}
+	return p.poolSize()
+}
+
 // findRoom gives shard s a unit of idle room for a park that found none:
 // free room, or all of another shard's. It reports false when it found
 // none: the pool holds MaxIdleConns idle connections, or did a moment ago.

@@ -33,9 +33,16 @@ type Stats struct {
 	// is dialing is not pending. Exact when the pool is quiet.
 	PendingRequests uint32
 
-	// PoolSize is the current PoolSize (see SetPoolSize). The fields
-	// below are shardpool's own, for the options of the same names.
-	PoolSize uint32
+	// PoolSize is the current PoolSize (see SetPoolSize), and
+	// MinIdleConns and MaxIdleConns the current bounds on idle
+	// connections, as capped by it; MaxIdleConns is PoolSize when
+	// Options.MaxIdleConns is unset. Exporters show them as the pool's
+	// limits (OpenTelemetry's db.client.connection.max, .idle.min and
+	// .idle.max). The fields below them are shardpool's own, for the
+	// options of the same names.
+	PoolSize     uint32
+	MinIdleConns uint32
+	MaxIdleConns uint32
 	// Exhausted counts Gets refused with ErrPoolExhausted (MaxWaiters).
 	Exhausted uint32
 	// IdleCapConns counts connections closed because MaxIdleConns were
@@ -100,6 +107,8 @@ func (p *ConnPool) Stats() *Stats {
 		WaitDuration:    time.Duration(p.stats.waitDuration.Value()),
 		PendingRequests: uint32(p.waiters.len()),
 		PoolSize:        uint32(p.poolSize()),
+		MinIdleConns:    uint32(p.minIdle.Load()),
+		MaxIdleConns:    uint32(p.maxIdle()),
 		Exhausted:       uint32(p.stats.exhausted.Value()),
 		IdleCapConns:    uint32(p.stats.idleCapped.Value()),
 		ShrunkConns:     uint32(p.stats.shrunk.Value()),

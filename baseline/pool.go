@@ -534,6 +534,8 @@ func (p *ConnPool) Stats() *shardpool.Stats {
 
 		PendingRequests: uint32(p.pending.Load()),
 		PoolSize:        uint32(p.opt.PoolSize),
+		MinIdleConns:    uint32(p.opt.MinIdleConns),
+		MaxIdleConns:    uint32(p.opt.PoolSize),
 	}
 }
 
