@@ -44,10 +44,24 @@ func main() {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-
-	echo, err := startEcho()
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
+	}
+	log.Printf("serving http://%s/metrics", ln.Addr())
+	st, err := run(ctx, ln, *workers)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("hits %d, misses %d, timeouts %d, waits %d\n", st.Hits, st.Misses, st.Timeouts, st.WaitCount)
+}
+
+// run serves /metrics on ln for a pool under load by workers goroutines
+// until ctx ends, then shuts the pool down and returns its last Stats.
+func run(ctx context.Context, ln net.Listener, workers int) (*shardpool.Stats, error) {
+	echo, err := startEcho()
+	if err != nil {
+		return nil, err
 	}
 	defer echo.Close()
 
@@ -63,21 +77,17 @@ func main() {
 		Hooks:        collector.Hooks("echo"),
 	})
 	if err := collector.Add("echo", pool); err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector)
 
-	srv := &http.Server{Addr: *addr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Fatal(err)
-		}
-	}()
-	log.Printf("serving http://%s/metrics", *addr)
+	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 
 	var wg sync.WaitGroup
-	for i := 0; i < *workers; i++ {
+	for i := 0; i < workers; i++ {
 		wg.Add(1)
 		go func(seed int64) {
 			defer wg.Done()
@@ -95,11 +105,13 @@ func main() {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
-	if err := pool.Shutdown(shutdownCtx); err != nil {
-		log.Print("pool shutdown: ", err)
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return nil, err
 	}
-	st := pool.Stats()
-	fmt.Printf("hits %d, misses %d, timeouts %d, waits %d\n", st.Hits, st.Misses, st.Timeouts, st.WaitCount)
+	if err := pool.Shutdown(shutdownCtx); err != nil {
+		return nil, fmt.Errorf("pool shutdown: %w", err)
+	}
+	return pool.Stats(), nil
 }
 
 // ping takes a connection, writes a line, reads it back, holds the

@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/prometheus/client_golang/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/shardpool/shardpool"
+	shardpoolotel "github.com/shardpool/shardpool/contrib/otel"
+	shardpoolprom "github.com/shardpool/shardpool/contrib/prometheus"
+)
+
+// BenchmarkExportersAttached asks: what do the Prometheus and OpenTelemetry
+// exporters cost the pool they watch? exporters=both has a registered
+// contrib/prometheus Collector and contrib/otel Metrics on an SDK meter
+// provider, each with its hooks installed (nobody scrapes or collects
+// during the run); exporters=none is the same pool without them. The hot
+// path calls no hook; the exhaustion scenario (16× PoolSize goroutines)
+// calls OnWait on every wait, and records each into both exporters'
+// histograms.
+func BenchmarkExportersAttached(b *testing.B) {
+	ctx := context.Background()
+	for _, attach := range []bool{false, true} {
+		name := "none"
+		if attach {
+			name = "both"
+		}
+		newPool := func(b *testing.B, size int) (*shardpool.ConnPool, func()) {
+			opt := Config{Size: size, Dial: FakeDial}.options()
+			if !attach {
+				p := shardpool.NewConnPool(opt)
+				return p, func() { _ = p.Close() }
+			}
+			collector := shardpoolprom.NewCollector(shardpoolprom.Opts{})
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collector)
+			provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			metrics, err := shardpoolotel.New(shardpoolotel.Config{MeterProvider: provider, PoolName: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			opt.Hooks = bothHooks(collector.Hooks("bench"), metrics.Hooks())
+			p := shardpool.NewConnPool(opt)
+			if err := collector.Add("bench", p); err != nil {
+				b.Fatal(err)
+			}
+			otelReg, err := metrics.Observe(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return p, func() {
+				_ = otelReg.Unregister()
+				_ = provider.Shutdown(context.Background())
+				_ = p.Close()
+			}
+		}
+
+		b.Run(fmt.Sprintf("scenario=hotpath/size=32/exporters=%s", name), func(b *testing.B) {
+			p, done := newPool(b, 32)
+			defer done()
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					cn, err := p.Get(ctx)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					p.Put(cn)
+				}
+			})
+		})
+
+		b.Run(fmt.Sprintf("scenario=exhaustion/size=%d/goroutines=16x/exporters=%s", exhaustionSize, name), func(b *testing.B) {
+			p, done := newPool(b, exhaustionSize)
+			defer done()
+			waits := Load(b, 16*exhaustionSize, func(_ int, hist *hdrhistogram.Histogram) error {
+				t0 := time.Now()
+				cn, err := p.Get(ctx)
+				inGet := time.Since(t0)
+				if err != nil {
+					Record(hist, inGet)
+					return err
+				}
+				sink.Add(Spin(exhaustionWork))
+				t1 := time.Now()
+				p.Put(cn)
+				Record(hist, inGet+time.Since(t1))
+				return nil
+			})
+			ReportLatency(b, waits, "")
+		})
+	}
+}
+
+// bothHooks calls a's hooks, then b's.
+func bothHooks(a, b shardpool.Hooks) shardpool.Hooks {
+	return shardpool.Hooks{
+		OnDial:       both(a.OnDial, b.OnDial),
+		OnWait:       both(a.OnWait, b.OnWait),
+		OnConnClosed: both(a.OnConnClosed, b.OnConnClosed),
+	}
+}
+
+func both[T any](f, g func(T)) func(T) {
+	switch {
+	case f == nil:
+		return g
+	case g == nil:
+		return f
+	}
+	return func(v T) { f(v); g(v) }
+}
