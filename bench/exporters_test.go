@@ -16,45 +16,53 @@ import (
 )
 
 // BenchmarkExportersAttached asks: what do the Prometheus and OpenTelemetry
-// exporters cost the pool they watch? exporters=both has a registered
-// contrib/prometheus Collector and contrib/otel Metrics on an SDK meter
-// provider, each with its hooks installed (nobody scrapes or collects
-// during the run); exporters=none is the same pool without them. The hot
+// exporters cost the pool they watch? exporters=prometheus has a registered
+// contrib/prometheus Collector, exporters=otel contrib/otel Metrics on an
+// SDK meter provider, exporters=both the two, each with its hooks installed
+// (nobody scrapes or collects during the run); exporters=none is the same
+// pool without them. The hot
 // path calls no hook; the exhaustion scenario (16× PoolSize goroutines)
 // calls OnWait on every wait, and records each into both exporters'
 // histograms.
 func BenchmarkExportersAttached(b *testing.B) {
 	ctx := context.Background()
-	for _, attach := range []bool{false, true} {
-		name := "none"
-		if attach {
-			name = "both"
-		}
+	for _, name := range []string{"none", "prometheus", "otel", "both"} {
+		withProm := name == "prometheus" || name == "both"
+		withOtel := name == "otel" || name == "both"
 		newPool := func(b *testing.B, size int) (*shardpool.ConnPool, func()) {
 			opt := Config{Size: size, Dial: FakeDial}.options()
-			if !attach {
-				p := shardpool.NewConnPool(opt)
-				return p, func() { _ = p.Close() }
+			var collector *shardpoolprom.Collector
+			if withProm {
+				collector = shardpoolprom.NewCollector(shardpoolprom.Opts{})
+				prometheus.NewRegistry().MustRegister(collector)
+				opt.Hooks = collector.Hooks("bench")
 			}
-			collector := shardpoolprom.NewCollector(shardpoolprom.Opts{})
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collector)
+			var metrics *shardpoolotel.Metrics
 			provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-			metrics, err := shardpoolotel.New(shardpoolotel.Config{MeterProvider: provider, PoolName: "bench"})
-			if err != nil {
-				b.Fatal(err)
+			if withOtel {
+				var err error
+				metrics, err = shardpoolotel.New(shardpoolotel.Config{MeterProvider: provider, PoolName: "bench"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				opt.Hooks = bothHooks(opt.Hooks, metrics.Hooks())
 			}
-			opt.Hooks = bothHooks(collector.Hooks("bench"), metrics.Hooks())
 			p := shardpool.NewConnPool(opt)
-			if err := collector.Add("bench", p); err != nil {
-				b.Fatal(err)
+			if collector != nil {
+				if err := collector.Add("bench", p); err != nil {
+					b.Fatal(err)
+				}
 			}
-			otelReg, err := metrics.Observe(p)
-			if err != nil {
-				b.Fatal(err)
+			unregister := func() error { return nil }
+			if metrics != nil {
+				reg, err := metrics.Observe(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				unregister = reg.Unregister
 			}
 			return p, func() {
-				_ = otelReg.Unregister()
+				_ = unregister()
 				_ = provider.Shutdown(context.Background())
 				_ = p.Close()
 			}

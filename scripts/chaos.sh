@@ -7,7 +7,10 @@
 #   (no flag)   three rounds of long phases (about 3 minutes)
 #   --short     one round of short phases (under 90 s, compiling included);
 #               CI runs this
-#   --out DIR   also write DIR/chaos.md (the results) and DIR/redis.log
+#   --out DIR   also write DIR/chaos.md (the results), DIR/redis.log, and
+#               the timeline: DIR/chaos-timeline.csv (pool state, requests,
+#               errors, Get p99 and dials every 100 ms) and its chart,
+#               DIR/chaos-timeline.png
 #   -- FLAGS    passed to the driver (bench/cmd/chaos), e.g.
 #               -- -health-check-idle=-1s for a run without health checks
 #
@@ -127,7 +130,7 @@ log "redis-server $("$redis_bin" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') is
 # ---------------------------------------------------------------- driver
 args=(-addr "127.0.0.1:$port" -pid "$redis_pid" -pidfile "$pidfile")
 [ "$short" -eq 1 ] && args+=(-short)
-[ -n "$out" ] && args+=(-out "$out/chaos.md")
+[ -n "$out" ] && args+=(-out "$out/chaos.md" -timeline "$out/chaos-timeline.csv" -chart "$out/chaos-timeline.png")
 args+=(${extra[@]+"${extra[@]}"})
 rc=0
 "$tmp/chaos" "${args[@]}" -- "${server[@]}" || rc=$?

@@ -179,6 +179,7 @@ type segment struct {
 type load struct {
 	pool    *shardpool.ConnPool
 	dialer  *dialer
+	tl      *timeline
 	t0      time.Time
 	stats   []workerStats
 	mergedG *hdrhistogram.Histogram
@@ -191,10 +192,11 @@ type load struct {
 	panics  []string
 }
 
-func newLoad(pool *shardpool.ConnPool, d *dialer, t0 time.Time, workers int) *load {
+func newLoad(pool *shardpool.ConnPool, d *dialer, tl *timeline, t0 time.Time, workers int) *load {
 	l := &load{
 		pool:    pool,
 		dialer:  d,
+		tl:      tl,
 		t0:      t0,
 		stats:   make([]workerStats, workers),
 		mergedG: bench.NewLatencyHistogram(),
@@ -331,6 +333,7 @@ func (l *load) worker(id int, ws *workerStats, stop <-chan struct{}) {
 				ws.maxFastFail = max(ws.maxFastFail, getDur)
 			}
 			ws.fail(l.now(), stageGet, err)
+			l.tl.request(getDur, err)
 			if !rest() {
 				return
 			}
@@ -348,6 +351,7 @@ func (l *load) worker(id int, ws *workerStats, stop <-chan struct{}) {
 		if err != nil {
 			l.pool.Remove(cn, err)
 			ws.fail(l.now(), stageIO, err)
+			l.tl.request(getDur, err)
 			if !rest() {
 				return
 			}
@@ -355,6 +359,7 @@ func (l *load) worker(id int, ws *workerStats, stop <-chan struct{}) {
 		}
 		l.pool.Put(cn)
 		ws.succeed(l.now())
+		l.tl.request(getDur, nil)
 	}
 }
 

@@ -62,6 +62,8 @@ type config struct {
 	pid     int
 	pidfile string
 	out     string
+	csv     string // the timeline, one line per tick
+	chart   string // the timeline, drawn (PNG)
 	short   bool
 	rounds  int
 	faults  map[string]bool
@@ -104,6 +106,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&cfg.pid, "pid", 0, "pid of the redis-server")
 	fs.StringVar(&cfg.pidfile, "pidfile", "", "file to write the pid of a restarted server to")
 	fs.StringVar(&cfg.out, "out", "", "also write the results to this file")
+	fs.StringVar(&cfg.csv, "timeline", "", "write the timeline (pool state every 100 ms) to this CSV file")
+	fs.StringVar(&cfg.chart, "chart", "", "draw the timeline to this PNG file")
 	fs.BoolVar(&cfg.short, "short", false, "short phases, one round (CI)")
 	faults := fs.String("faults", "kill,stop,clientkill,hungprobe", "faults to inject, in this order each round: kill (SIGKILL and the restart), stop (SIGSTOP, SIGCONT), clientkill, hungprobe")
 	fs.IntVar(&cfg.rounds, "rounds", 0, "rounds of the four faults (default 1 with -short, else 3)")
@@ -191,6 +195,7 @@ type driver struct {
 	pool *shardpool.ConnPool
 	load *load
 	smp  *sampler
+	tl   *timeline
 	rows []*row
 	ops  int64
 }
@@ -227,15 +232,18 @@ func run(cfg *config) int {
 	baseGoroutines := runtime.NumGoroutine()
 
 	d := &dialer{dial: respDial, ioTimeout: cfg.ioTimeout, poolSize: int64(cfg.poolSize), t0: t0}
+	tl := newTimeline(t0)
 	pool := shardpool.NewConnPool(&shardpool.Options{
 		Dialer:          d.Dial,
 		PoolSize:        cfg.poolSize,
 		PoolTimeout:     cfg.poolTimeout,
 		DialTimeout:     cfg.dialTimeout,
 		HealthCheckIdle: cfg.healthIdle,
+		Hooks:           tl.hooks(),
 	})
 	smp.watch(pool)
-	dr := &driver{cfg: cfg, t0: t0, srv: srv, d: d, pool: pool, load: newLoad(pool, d, t0, cfg.workers), smp: smp}
+	go tl.run(pool)
+	dr := &driver{cfg: cfg, t0: t0, srv: srv, d: d, pool: pool, load: newLoad(pool, d, tl, t0, cfg.workers), smp: smp, tl: tl}
 
 	fmt.Fprintf(os.Stderr, "chaos: redis-server %s (pid %d), %d workers, PoolSize %d, PoolTimeout %v, dial timeout %v, I/O deadline %v, %d round(s)\n",
 		cfg.addr, cfg.pid, cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, cfg.rounds)
@@ -255,6 +263,11 @@ func run(cfg *config) int {
 	}
 	smp.watch(nil)
 	smp.close()
+	tl.close()
+	if err := dr.writeTimeline(); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		return 2
+	}
 	closeRow.gAfter = waitGoroutines(baseGoroutines, 2*time.Second)
 	closeRow.lenAfter = pool.Len()
 	closeRow.gMax = closeRow.gBefore
@@ -285,6 +298,19 @@ func run(cfg *config) int {
 		return 1
 	}
 	return 0
+}
+
+// writeTimeline writes the timeline's CSV and chart, where asked.
+func (dr *driver) writeTimeline() error {
+	if dr.cfg.csv != "" {
+		if err := dr.tl.writeCSV(dr.cfg.csv); err != nil {
+			return err
+		}
+	}
+	if dr.cfg.chart != "" {
+		return dr.tl.writeChart(dr.cfg.chart)
+	}
+	return nil
 }
 
 // waitGoroutines waits up to bound for the goroutine count to fall to want,
@@ -343,6 +369,7 @@ func (dr *driver) halt() (segment, error) {
 // measurements.
 func (dr *driver) begin(fault string) *row {
 	r := &row{fault: fault}
+	dr.tl.mark(fault)
 	r.gBefore, r.heapBefore = measure()
 	r.lenBefore = dr.pool.Len()
 	dr.smp.resetMax()

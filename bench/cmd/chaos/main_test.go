@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -121,9 +122,12 @@ func TestLoadAgainstInProcessServer(t *testing.T) {
 	t0 := time.Now()
 	const size = 4
 	d := &dialer{dial: respDial, ioTimeout: 200 * time.Millisecond, poolSize: size, t0: t0}
-	pool := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: 500 * time.Millisecond, DialTimeout: 250 * time.Millisecond})
+	tl := newTimeline(t0)
+	pool := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: 500 * time.Millisecond,
+		DialTimeout: 250 * time.Millisecond, Hooks: tl.hooks()})
 	defer pool.Close()
-	l := newLoad(pool, d, t0, 8)
+	go tl.run(pool)
+	l := newLoad(pool, d, tl, t0, 8)
 
 	l.start()
 	time.Sleep(200 * time.Millisecond)
@@ -138,6 +142,7 @@ func TestLoadAgainstInProcessServer(t *testing.T) {
 	d.arm()
 	l.start()
 	time.Sleep(50 * time.Millisecond)
+	tl.mark("server closed")
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -157,5 +162,28 @@ func TestLoadAgainstInProcessServer(t *testing.T) {
 	}
 	if len(s.panics) != 0 {
 		t.Fatal(s.panics)
+	}
+
+	// The timeline saw the load, then the errors and the failed dials.
+	tl.close()
+	var reqs, errs, failedDials float64
+	for _, p := range tl.points {
+		reqs += p.reqPerS
+		errs += p.errPerS
+		failedDials += p.dialErrPerS
+	}
+	if len(tl.points) < 4 || reqs == 0 || errs == 0 || failedDials == 0 {
+		t.Fatalf("timeline: %d points, requests %v, errors %v, failed dials %v", len(tl.points), reqs, errs, failedDials)
+	}
+	dir := t.TempDir()
+	if err := tl.writeCSV(dir + "/t.csv"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tl.writeChart(dir + "/t.png"); err != nil {
+		t.Fatal(err)
+	}
+	png, err := os.ReadFile(dir + "/t.png")
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("chart: %v, %d bytes", err, len(png))
 	}
 }
