@@ -92,7 +92,7 @@ func TestHooksSeeDials(t *testing.T) {
 
 func TestHooksSeeEveryWaitOutcome(t *testing.T) {
 	var h hookLog
-	e, p := newCapEnv(t, shardpool.Options{PoolSize: 1, MaxWaiters: 1, PoolTimeout: 30 * time.Millisecond, Hooks: h.hooks()})
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 1, MaxWaiters: 1, PoolTimeout: 30 * time.Millisecond, Hooks: h.hooks()})
 	a := e.get()
 
 	_, err := e.p.Get(context.Background()) // waits out PoolTimeout
@@ -117,12 +117,11 @@ func TestHooksSeeEveryWaitOutcome(t *testing.T) {
 	e.p.Put(a) // served
 	require.NoError(t, <-got)
 
-	a = e.get()
+	e.get() // held: the next Get waits
 	go func() { _, err := e.p.Get(context.Background()); got <- err }()
 	e.waitQueued(4)
 	require.NoError(t, e.p.Close())
 	require.ErrorIs(t, <-got, shardpool.ErrClosed)
-	_ = p
 
 	want := map[shardpool.WaitOutcome]int{
 		shardpool.WaitTimedOut: 1, shardpool.WaitCanceled: 1, shardpool.WaitExhausted: 1,
