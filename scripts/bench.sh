@@ -217,6 +217,7 @@ e2e_subs=15
 scenarios=(
 	"hotpath|HotPathGetPut|$((18 * ncpu))|20ms|300ms|30|400|-test.cpu $hot_cpus"
 	"exhaustion|ExhaustionWait|15|100ms|500ms|15|100|"
+	"queue|ExhaustionQueue|3|100ms|500ms|3|20|"
 	"churn|ChurnGetRemove|24|20ms|300ms|5|96|"
 	"reaper-sweep|ReaperSweep|6|10ms|300ms|6|60|"
 	"reaper-latency|ReaperGetPutDuringSweeps|4|10ms|500ms|3|30|"

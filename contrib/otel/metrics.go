@@ -23,6 +23,14 @@
 // record only if the pool's Options carry m.Hooks(). A Get refused by
 // MaxWaiters did not wait and is not recorded; a failed dial created
 // nothing and is not either.
+//
+// Cost: the observable instruments read Stats at collection only, and a
+// pool whose Gets find idle connections calls no hook, so the hot path is
+// unchanged. Under saturation every wait is recorded into the SDK's
+// histogram, which all cores share: at 16× PoolSize goroutines that cost
+// 17% at p50 and 43% at p99 of the time in the pool (bench/'s
+// BenchmarkExportersAttached). Leave Hooks out if that matters more than
+// the histograms.
 package shardpoolotel
 
 import (

@@ -32,6 +32,15 @@
 //	pool_wait_duration_seconds{outcome}  histogram  Hooks.OnWait   (shardpool.WaitOutcome names)
 //	pool_dial_duration_seconds{result}   histogram  Hooks.OnDial   (result: ok or error)
 //
+// Cost: reading Stats happens at scrape time only, and a pool whose Gets
+// find idle connections calls no hook, so the hot path is unchanged
+// (BenchmarkExportersAttached in bench/: 29.9 ns without the exporters,
+// 28.8 ns with both, p=0.13). Under saturation every Get waits and every
+// wait is observed into a histogram shared by all cores: at 16× PoolSize
+// goroutines this Collector's hooks cost 8% at p50 and 23% at p99 of the
+// time in the pool. Leave the Hooks out (the gauges and counters from
+// Stats still work) if that matters more than the histograms.
+//
 // Names are prefixed by Opts.Namespace and Opts.Subsystem, as
 // prometheus.BuildFQName joins them. The hook-fed metrics count from the
 // moment the hooks are installed, and exist for a pool only if its Options

@@ -229,6 +229,8 @@ func humanValue(v float64, unit string) string {
 		default:
 			return fmt.Sprintf("%.3g ns", v)
 		}
+	case strings.HasSuffix(unit, "%"):
+		return fmt.Sprintf("%.3g%%", v)
 	case unit == "ops/s":
 		switch {
 		case v >= 1e6:

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -187,7 +188,7 @@ func (r *Report) Write(w io.Writer) {
 	p("| scenario | metric | configuration | shardpool | vs baseline | vs best peer |\n|---|---|---|---|---|---|\n")
 	for _, sp := range specs {
 		sc := r.DS.Scenarios[sp.Bench]
-		if sc == nil {
+		if sc == nil || sp.Own {
 			continue
 		}
 		for _, cfg := range sc.Select(sp.Headline) {
@@ -252,7 +253,11 @@ func (r *Report) Write(w io.Writer) {
 			p("Not run.\n\n")
 			continue
 		}
-		p("**Verdict.** %s\n\n", sentence(sc, sp))
+		if sp.Own {
+			p("**What the hooks see.** %s\n\n", ownSentence(sc, sp))
+		} else {
+			p("**Verdict.** %s\n\n", sentence(sc, sp))
+		}
 		if sp.Notes != "" {
 			p("%s\n\n", sp.Notes)
 		}
@@ -278,7 +283,11 @@ func (r *Report) Write(w io.Writer) {
 // a column per pool, and ratios against the baseline.
 func (r *Report) table(w io.Writer, sc *Scenario, m Metric) {
 	pools := sortPools(sc.Pools)
-	fmt.Fprintf(w, "**%s** (%s; ratio to the baseline)\n\n| configuration |", m.Title, m.Unit)
+	ratios := "; ratio to the baseline"
+	if !slices.Contains(pools, poolBaseline) {
+		ratios = ""
+	}
+	fmt.Fprintf(w, "**%s** (%s%s)\n\n| configuration |", m.Title, m.Unit, ratios)
 	for _, pool := range pools {
 		fmt.Fprintf(w, " %s |", poolInfo(pool).Label)
 	}
@@ -365,4 +374,26 @@ var roleWords = map[Role]string{
 	RoleBaseline:   "the baseline, every ratio's reference",
 	RolePeer:       "peer",
 	RoleLowerBound: "lower bound, not a peer",
+}
+
+// ownSentence quotes a shardpool-only scenario's figures at each of its
+// configurations: every metric, in the spec's order.
+func ownSentence(sc *Scenario, sp Spec) string {
+	var parts []string
+	for _, cfg := range sc.Configs {
+		var vals []string
+		for _, m := range sp.Metrics {
+			if x, ok := cellFor(sc, cfg, poolShard, m); ok {
+				vals = append(vals, fmt.Sprintf("%s %s", m.Title, humanValue(x.Summary.Center, m.Unit)))
+			}
+		}
+		if len(vals) > 0 {
+			parts = append(parts, fmt.Sprintf("at %s: %s", sc.Label(cfg), strings.Join(vals, ", ")))
+		}
+	}
+	if len(parts) == 0 {
+		return "No data."
+	}
+	s := strings.Join(parts, "; ") + "."
+	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -16,6 +16,12 @@ var (
 	p99     = Metric{"p99-ns", "p99 latency", false}
 	p999    = Metric{"p999-ns", "p99.9 latency", false}
 	maxLat  = Metric{"max-ns", "max latency", false}
+
+	waited   = Metric{"waited-%", "share of Gets that waited", false}
+	queueP50 = Metric{"queue-p50-ns", "p50 wait in the queue", false}
+	queueP99 = Metric{"queue-p99-ns", "p99 wait in the queue", false}
+	queue999 = Metric{"queue-p999-ns", "p99.9 wait in the queue", false}
+	queueMax = Metric{"queue-max-ns", "max wait in the queue", false}
 )
 
 // Spec describes how the report presents one scenario.
@@ -26,6 +32,10 @@ type Spec struct {
 	Notes    string
 	Metrics  []Metric          // the first is the one the summary sentence is about
 	Headline map[string]string // the configurations the headline quotes; see Scenario.Select
+	// Own marks a scenario only shardpool runs, to show what its hooks
+	// see: it has no ratios, stays out of the headline, and its verdict
+	// quotes its figures.
+	Own bool
 }
 
 // Pools with a special role, or that the report explains. Every other pool
@@ -142,6 +152,14 @@ var specs = []Spec{
 		Notes:    "Latencies are of Get plus Put (so a pool cannot move its waiting from Get into Put unseen), recorded per goroutine in HDR histograms (hdrhistogram-go, 2 significant figures) and merged; each value in the table is the median over runs of that run's percentile. sync.Pool is left out: it never makes anyone wait. Runs must outlast the Go scheduler's 10 ms time slice: in a shorter run one goroutine keeps its P and reuses its own connection without ever waiting, which flatters pools that let a running goroutine barge ahead of queued ones. shardpool does not: once Gets are queued it serves them in arrival order, newcomers included, which bounds the wait but costs a goroutine switch per hand-off. Two channel pools take part: `channel` bounds each wait by a 10 s timer, as shardpool and the baseline bound theirs by PoolTimeout, and is the one counted among the peers; `channel-untimed` is the same pool waiting without a timer, so it skips the price of bounding a wait (`channel` arms and stops a runtime timer on each wait; shardpool and the baseline pay for their PoolTimeout in their own ways). Its figures are a lower bound for a channel pool, not a like-for-like peer: it is never the best peer, and verdicts quote it apart. puddle waits without a timer too (only the caller's context, which has no deadline here, bounds its wait).",
 		Metrics:  []Metric{opsPerS, p50, p99, p999, maxLat},
 		Headline: map[string]string{"goroutines": "max"},
+	},
+	{
+		Bench:    "ExhaustionQueue",
+		Title:    "Exhaustion: shardpool's queue, from its hooks",
+		Question: "In the exhaustion scenario above, how many of shardpool's Gets queue, and how long do they wait in the queue, from queueing to being handed a connection? A `Hooks.OnWait` records every wait into HDR histograms.",
+		Notes:    "shardpool alone, in its own run, so that the hook's cost (one uncontended histogram record per wait) stays out of the comparison above. The queue percentiles are of the Gets that waited; the rest took an idle connection at once. Set against the caller's Get+Put percentiles above, they show how much of a caller's time in the pool is queueing for its turn and how much is the hand-off itself.",
+		Metrics:  []Metric{waited, queueP50, queueP99, queue999, queueMax},
+		Own:      true,
 	},
 	{
 		Bench:    "ChurnGetRemove",
