@@ -44,9 +44,10 @@ type Conn struct {
 	ageJitter int64
 	regIdx    int // index in the pool's registry; guarded by registry.mu
 
-	// leak is the checkout Get recorded for Options.LeakThreshold; see
-	// leak.go.
-	leak leakRecord
+	// leak is the checkout Get recorded for Options.LeakThreshold (see
+	// leak.go); nil without it, so that a Conn costs nothing for it.
+	// Read-only after publication.
+	leak *leakRecord
 }
 
 // NewConn wraps netConn in a Conn that belongs to no pool. Pools create

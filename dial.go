@@ -88,6 +88,9 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 	if j := min(int64(p.opt.MaxConnAgeJitter), math.MaxInt64/4); j > 0 {
 		cn.ageJitter = rand.Int63n(2*j+1) - j // uniform over [-j, j]
 	}
+	if p.leakOn && pooled {
+		cn.leak = new(leakRecord)
+	}
 	cn.home.Store(&p.shards[0]) // callers that park cn choose its home
 	if !p.reg.add(cn) {
 		// Close has drained the registry: nobody else will close cn.

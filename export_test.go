@@ -2,6 +2,7 @@ package shardpool
 
 import (
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/shardpool/shardpool/internal/connstate"
@@ -69,17 +70,17 @@ func (p *ConnPool) CheckInvariants() error {
 		if s.tail != prev || n != s.n {
 			return fmt.Errorf("shard %d: count %d, list %d, tail ok %v", i, s.n, n, s.tail == prev)
 		}
-		if s.room < 0 || (!p.idle.on && s.room != 0) {
-			return fmt.Errorf("shard %d: idle room %d", i, s.room)
+		if s.quota < s.n || (!p.idle.on && s.quota != math.MaxInt) {
+			return fmt.Errorf("shard %d: quota %d, %d idle", i, s.quota, s.n)
 		}
 		idle += n
 		if n > 0 && !s.hasIdle() {
 			return fmt.Errorf("shard %d: nonEmpty clear with %d idle", i, n)
 		}
 	}
-	// IdleLen + room cached + free room + room in transit (findRoom) =
-	// MaxIdleConns; so with free room not negative (no cut being paid),
-	// IdleLen is within the bound. The bound is loaded after free:
+	// Σ quota + free room + room in transit (findRoom) = MaxIdleConns,
+	// and IdleLen <= Σ quota; so with free room not negative (no cut
+	// being paid), IdleLen is within the bound. The bound is loaded after free:
 	// setIdleCap stores them in the order that keeps this true.
 	if p.idle.on {
 		if free, limit := p.idle.free.Load(), p.idle.max.Load(); free >= 0 && int64(idle) > limit {
@@ -127,22 +128,22 @@ func (p *ConnPool) CheckQuiet() error {
 		return fmt.Errorf("%d places and %d dial slots taken, %d pooled connections", h, d, pooled)
 	}
 	if p.idle.on {
-		room := int(p.idle.free.Load())
+		quota := int(p.idle.free.Load())
 		for i := range p.shards {
-			room += p.shards[i].takeRoomForCheck()
+			quota += p.shards[i].quotaForCheck()
 		}
-		if idle, limit := p.IdleLen(), int(p.idle.max.Load()); idle+room != limit {
-			return fmt.Errorf("%d idle and %d room, MaxIdleConns %d", idle, room, limit)
+		if limit := int(p.idle.max.Load()); quota != limit {
+			return fmt.Errorf("quotas and free room %d, MaxIdleConns %d", quota, limit)
 		}
 	}
 	return nil
 }
 
-// takeRoomForCheck reads the room s caches.
-func (s *shard) takeRoomForCheck() int {
+// quotaForCheck reads the quota of s.
+func (s *shard) quotaForCheck() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.room
+	return s.quota
 }
 
 // SetResized marks p as resized by a test, so that CheckInvariants does

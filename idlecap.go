@@ -8,41 +8,41 @@ import (
 // The idle cap (Options.MaxIdleConns): the pool never holds more idle
 // connections than max.
 //
-// Design: idle room, a quota that moves. Every unit of room is either an
-// idle connection, or room cached by a shard (shard.room, under its lock),
-// or free room here (free). So, at every moment at which no caller is
-// moving room between those places:
+// Design: idle quotas that move. Each shard has a quota that bounds its
+// list (shard.go), and quota - n is the idle room it holds; the rest of the
+// room is free, here. So, at every moment at which no caller is moving
+// room between those places:
 //
-//	IdleLen + Σ shard.room + free = max
+//	Σ shard.quota + free = max, and so IdleLen <= max - free
 //
-// A park takes a unit of its shard's room and an unlink gives one back,
-// under the shard's lock (shard.go), so the hot path, a Get and a Put on
-// the same shard, writes only that shard's line. A park that finds its
-// shard without room takes a unit of free room, and if there is none,
-// takes all the room some other shard caches (findRoom). Only when free
-// and every shard are without room does it close its connection instead:
-// the pool holds max idle. A shard keeps at most keep units (max over the
-// number of shards, rounded up); what an unlink adds beyond that goes back
-// to free, so that room does not pile up where nobody parks.
+// A park compares the shard's list with its quota, under the shard's lock,
+// and a pop leaves the quota alone (the room it makes stays with the
+// shard), so the hot path, a Get and a Put on the same shard, pays one
+// comparison and writes nothing shared. A park into a full shard takes a
+// unit of free room, and if there is none, a unit of the room some other
+// shard holds (findRoom). Only when free and every shard are without room
+// does it close its connection instead: the pool holds max idle. Room a
+// shard does not use stays there until a park elsewhere needs it; taking
+// it then costs that park one lock per shard it looks at.
 //
 // Changing max (SetPoolSize) adds the difference to free. A cut can make
 // free negative: a debt, which SetPoolSize pays before it returns by taking
 // the shards' room and then closing idle connections, longest idle first.
 //
-// Locking: free and max are atomics; on, keep and the shards' pointers to
-// this struct are read-only after NewConnPool.
+// Without MaxIdleConns every shard's quota is unbounded and nothing here
+// is used.
+//
+// Locking: free and max are atomics; on is read-only after NewConnPool.
 type idleCap struct {
-	on   bool // MaxIdleConns is set; without it nothing here is used
-	keep int  // most room a shard caches
+	on bool // MaxIdleConns is set
 
-	free atomic.Int64 // room cached by no shard; negative while a cut is paid
+	free atomic.Int64 // room held by no shard; negative while a cut is paid
 	max  atomic.Int64 // the bound now: min(MaxIdleConns, PoolSize)
 }
 
-// init sets the cap to limit, for n shards, all of its room free.
-func (c *idleCap) init(limit, n int) {
+// init sets the cap to limit, all of its room free.
+func (c *idleCap) init(limit int) {
 	c.on = true
-	c.keep = max(1, (limit+n-1)/n)
 	c.max.Store(int64(limit))
 	c.free.Store(int64(limit))
 }
@@ -70,22 +70,25 @@ func (p *ConnPool) maxIdle() int {
 }
 
 // findRoom gives shard s a unit of idle room for a park that found none:
-// free room, or all of another shard's. It reports false when it found
+// free room, or a unit of another shard's. It reports false when it found
 // none: the pool holds MaxIdleConns idle connections, or did a moment ago.
+//
+// It moves one unit, never more: a unit it moves is used by a park into s
+// (its caller's, or another that got there first, after which its caller
+// looks again), so no room is left where no park needs it while a scan
+// elsewhere misses it. When the pool is quiet but for Puts, a Put is
+// therefore refused only at the cap; with Gets popping on other cores at
+// the same moment, a Put may miss room they are making as it looks.
 func (p *ConnPool) findRoom(s *shard) bool {
 	if p.idle.take() {
 		s.addRoom(1)
 		return true
 	}
 	for i := 1; i < len(p.shards); i++ {
-		if n := p.shards[(s.idx+i)&int(p.mask)].takeRoom(); n > 0 {
-			s.addRoom(n)
+		if p.shards[(s.idx+i)&int(p.mask)].takeOneRoom() {
+			s.addRoom(1)
 			return true
 		}
-	}
-	if p.idle.take() { // an unlink flushed room meanwhile
-		s.addRoom(1)
-		return true
 	}
 	return false
 }
@@ -132,9 +135,9 @@ func (p *ConnPool) setIdleCap(limit int) (claimed []*Conn) {
 		}
 		cn := p.takeOldestIdle()
 		if cn == nil {
-			// No room cached and nothing idle, yet a debt: by the
-			// invariant, a park moving room from free to its shard
-			// (findRoom) is between the two. Let it land.
+			// No room held and nothing idle, yet a debt: by the
+			// invariant, a park moving room from another shard to
+			// its own (findRoom) is between the two. Let it land.
 			runtime.Gosched()
 			continue
 		}

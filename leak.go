@@ -12,7 +12,8 @@ import (
 // it handed a connection out, and a pool goroutine reports the checkouts
 // that have lasted longer than the threshold.
 //
-// Locking: none. The record lives in the connection (Conn.leak), written
+// Locking: none. The record hangs off the connection (Conn.leak, made
+// when it is dialed, only with LeakThreshold set), written
 // by the goroutine that holds the connection checked out and read by the
 // leak check and by timeout errors, all through atomics, as a seqlock:
 //
@@ -54,7 +55,7 @@ type Leak struct {
 func (p *ConnPool) track(cn *Conn) {
 	var pcs [leakDepth]uintptr
 	n := runtime.Callers(3, pcs[:]) // runtime.Callers, track, Get
-	r := &cn.leak
+	r := cn.leak
 	r.gen.Add(1)
 	for i := range pcs {
 		if i >= n {
@@ -66,7 +67,11 @@ func (p *ConnPool) track(cn *Conn) {
 }
 
 // untrack ends the watch on cn's checkout.
-func untrack(cn *Conn) { cn.leak.at.Store(0) }
+func untrack(cn *Conn) {
+	if cn.leak != nil { // nil for a NewConn connection
+		cn.leak.at.Store(0)
+	}
+}
 
 // snapshot reads cn's checkout: when it began (0: none) and its program
 // counters. ok is false if a Get changed the record while it was read.
@@ -111,7 +116,10 @@ func (p *ConnPool) checkLeaks() {
 	threshold := int64(p.opt.LeakThreshold)
 	var pcs [leakDepth]uintptr
 	for _, cn := range p.reg.snapshot() {
-		r := &cn.leak
+		r := cn.leak
+		if r == nil {
+			continue // NewConn's: not watched
+		}
 		gen, at, ok := r.snapshot(&pcs)
 		if !ok || at == 0 || now-at < threshold || r.reported.Load() == gen {
 			continue
@@ -136,6 +144,9 @@ func (p *ConnPool) oldestCheckout() (time.Duration, string) {
 	var pcs, oldestPCs [leakDepth]uintptr
 	oldest := int64(0)
 	for _, cn := range p.reg.snapshot() {
+		if cn.leak == nil {
+			continue
+		}
 		if _, at, ok := cn.leak.snapshot(&pcs); ok && at != 0 && (oldest == 0 || at < oldest) {
 			oldest, oldestPCs = at, pcs
 		}

@@ -3,6 +3,7 @@ package shardpool
 import (
 	"context"
 	"errors"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -80,13 +81,16 @@ type ConnPool struct {
 	spin      bool // GOMAXPROCS and NumCPU > 1 at NewConnPool: awaitRound may spin
 	leakOn    bool // LeakThreshold is set: Get records checkouts (leak.go)
 	rawDials  int  // MaxConcurrentDials as given; <= 0 follows PoolSize
-	// Written by SetPoolSize (resize.go), and over also by the Puts and
-	// trims that find the surplus gone.
-	size            atomic.Int64       // PoolSize now
-	minIdle         atomic.Int32       // MinIdleConns now, capped by PoolSize and MaxIdleConns
-	minIdlePerShard atomic.Int32       // a Get that leaves fewer in its shard checks MinIdleConns
-	over            atomic.Bool        // the pool may hold more than PoolSize: Put sheds
-	_               [cacheLinePad]byte // keep the write-often fields below off these lines
+	// Written by SetPoolSize (resize.go), and putFlags also by the Puts
+	// and trims that find the surplus gone.
+	size            atomic.Int64 // PoolSize now
+	minIdle         atomic.Int32 // MinIdleConns now, capped by PoolSize and MaxIdleConns
+	minIdlePerShard atomic.Int32 // a Get that leaves fewer in its shard checks MinIdleConns
+	// putFlags are what a Put must do beyond parking: putLeak (untrack
+	// the checkout) and putOver (the pool may hold more than PoolSize:
+	// shed). One word, so that a Put with neither pays one load.
+	putFlags atomic.Uint32
+	_        [cacheLinePad]byte // keep the write-often fields below off these lines
 
 	// Written when a connection is dialed or closed, or a Get waits.
 	places     places       // places and dial slots taken; see places.go
@@ -141,6 +145,9 @@ func NewConnPool(opt *Options) *ConnPool {
 	p.opt.normalize()
 	p.size.Store(int64(p.opt.PoolSize))
 	p.leakOn = p.opt.LeakThreshold > 0
+	if p.leakOn {
+		p.putFlags.Store(putLeak)
+	}
 	p.exp = expiry{idle: int64(p.opt.IdleTimeout), age: int64(p.opt.MaxConnAge)}
 	p.checkIdle = max(0, int64(p.opt.HealthCheckIdle))
 	p.timed = p.exp.on() || p.checkIdle > 0
@@ -151,11 +158,13 @@ func NewConnPool(opt *Options) *ConnPool {
 	}
 	p.shards = make([]shard, n)
 	if p.opt.MaxIdleConns > 0 {
-		p.idle.init(min(p.opt.MaxIdleConns, p.opt.PoolSize), n)
+		p.idle.init(min(p.opt.MaxIdleConns, p.opt.PoolSize))
 	}
 	for i := range p.shards {
 		p.shards[i].idx = i
-		p.shards[i].cap, p.shards[i].capped = &p.idle, p.idle.on
+		if !p.idle.on {
+			p.shards[i].setQuota(math.MaxInt) // unbounded; with the cap, 0: all room free
+		}
 	}
 	p.mask = uint32(n - 1)
 	p.spin = runtime.GOMAXPROCS(0) > 1 && runtime.NumCPU() > 1
@@ -274,11 +283,13 @@ func (p *ConnPool) Put(cn *Conn) {
 		p.Remove(cn, nil)
 		return
 	}
-	if p.leakOn {
-		untrack(cn)
-	}
-	if p.over.Load() && p.shedOnPut(cn) {
-		return
+	if f := p.putFlags.Load(); f != 0 {
+		if f&putLeak != 0 {
+			untrack(cn)
+		}
+		if f&putOver != 0 && p.shedOnPut(cn) {
+			return
+		}
 	}
 	// With Gets waiting and no serve round running, hand cn straight to
 	// the oldest (see wait.go). The state check keeps a second Put on the
@@ -300,7 +311,7 @@ func (p *ConnPool) Put(cn *Conn) {
 // refuses is closed, and so is one beyond PoolSize (after a shrink) or
 // beyond MaxIdleConns.
 func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
-	if !fromPut && p.over.Load() && p.shedOnPut(cn) {
+	if !fromPut && p.putFlags.Load()&putOver != 0 && p.shedOnPut(cn) {
 		return
 	}
 	home := cn.home.Load()
@@ -358,6 +369,26 @@ func (p *ConnPool) awaitRound(cn *Conn) {
 		}
 	}
 	runtime.Gosched()
+}
+
+// Bits of ConnPool.putFlags.
+const (
+	putLeak = 1 << iota // LeakThreshold is set
+	putOver             // the pool may hold more than PoolSize (resize.go)
+)
+
+// setPutFlag sets or clears bit in putFlags.
+func (p *ConnPool) setPutFlag(bit uint32, on bool) {
+	for {
+		f := p.putFlags.Load()
+		g := f &^ bit
+		if on {
+			g = f | bit
+		}
+		if f == g || p.putFlags.CompareAndSwap(f, g) {
+			return
+		}
+	}
 }
 
 // Tuning of awaitRound, measured with BenchmarkExhaustionWait (bench/) on 2

@@ -16,11 +16,12 @@ import (
 //
 // Shrinking stores the new size first: from then on acquireDial refuses
 // to take a place while the pool holds as many (tryAcquire re-checks a
-// place it took against a size that changed meanwhile). It then sets over
-// and closes idle surplus, longest idle first. Checked-out surplus is
-// closed when it is Put (shedOnPut) or Removed (any close frees a place).
-// over is a hint that surplus may exist, read by every Put, so that a pool
-// without surplus pays one load for all this; it is cleared by whoever
+// place it took against a size that changed meanwhile). It then sets
+// putOver and closes idle surplus, longest idle first. Checked-out surplus
+// is closed when it is Put (shedOnPut) or Removed (any close frees a
+// place). putOver (a bit of putFlags) is a hint that surplus may exist,
+// read by every Put in the same load as its other flags, so that a pool
+// without surplus pays nothing more for all this; it is cleared by whoever
 // finds no surplus, and set again at once if a shrink made some meanwhile
 // (settleOver).
 
@@ -73,7 +74,7 @@ func (p *ConnPool) SetPoolSize(n int) error {
 	// count as surplus until closed.
 	var surplus []*Conn
 	if n < old {
-		p.over.Store(true)
+		p.setPutFlag(putOver, true)
 		surplus = p.claimSurplusIdle()
 	}
 	var overCap []*Conn
@@ -125,7 +126,7 @@ func (p *ConnPool) setMinIdle(size int) {
 
 // shedOnPut closes cn instead of returning it to the pool when the pool
 // holds more connections than PoolSize, and reports whether it did (or
-// whether cn was not the caller's to return). Call it when over is set.
+// whether cn was not the caller's to return). Call it when putOver is set.
 func (p *ConnPool) shedOnPut(cn *Conn) bool {
 	if !p.places.reserveShed(p.poolSize()) {
 		p.settleOver()
@@ -179,14 +180,14 @@ func (p *ConnPool) closeShed(claimed []*Conn) {
 	}
 }
 
-// settleOver clears over when the pool holds no surplus. A shrink sets
-// over after it stores the size; so if one came after the load below, it
-// set over after this clear, and if one came before, the load sees its size
-// and sets over again.
+// settleOver clears putOver when the pool holds no surplus. A shrink sets
+// putOver after it stores the size; so if one came after the load below, it
+// set putOver after this clear, and if one came before, the load sees its size
+// and sets putOver again.
 func (p *ConnPool) settleOver() {
-	p.over.Store(false)
+	p.setPutFlag(putOver, false)
 	if p.places.surplus(p.poolSize()) > 0 {
-		p.over.Store(true)
+		p.setPutFlag(putOver, true)
 	}
 }
 

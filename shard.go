@@ -21,13 +21,13 @@ import (
 // Idle happens under the lock of the connection's home shard, and home
 // changes only while the connection is checked out.
 //
-// Idle room (only with MaxIdleConns set, see idlecap.go): room is how many
-// more connections this shard may park without asking the pool for room.
-// Every unlink adds one and every park takes one, under mu, so the hot
-// path (a Get and a Put on one shard) moves room back and forth in the
-// shard and writes nothing shared. Room beyond the cap's keep flows back
-// to the pool's free room; a park that finds none returns parkFull, and
-// its caller finds room elsewhere (addRoom) or closes the connection.
+// Idle quota (see idlecap.go): quota bounds the list, n <= quota, and
+// quota - n is the idle room this shard holds. Without MaxIdleConns the
+// quota is unbounded (math.MaxInt). With it, a park into a full list
+// returns parkFull, and its caller finds room elsewhere (addRoom) or
+// closes the connection. A pop leaves the quota alone, so the hot path (a
+// Get and a Put on one shard) pays one comparison in park for the cap,
+// and writes nothing shared.
 //
 // Order: the list is ordered by the time its connections went idle. Park
 // puts a connection at the head (LIFO) or at the tail (FIFO) and pop takes
@@ -45,19 +45,15 @@ const cacheLinePad = 128
 const sweepChunk = 32
 
 type shardState struct {
-	mu  sync.Mutex
-	idx int // position in ConnPool.shards; read-only
+	// What Get and Put touch comes first, within one 64-byte line: the
+	// lock, the list, the counts and nonEmpty.
+	mu sync.Mutex
 
 	// Guarded by mu.
 	head, tail *Conn
 	n          int    // length of the list
 	hits       uint64 // Gets served from this shard (a Stats counter)
-	room       int    // idle room cached here; see Idle room above
-
-	// The pool's MaxIdleConns accounting, and whether it is on (so that
-	// a zero shard, as in tests, is a shard without it); read-only.
-	capped bool
-	cap    *idleCap
+	quota      int    // n <= quota; see Idle quota above
 
 	// nonEmpty is set whenever n > 0, and may stay set for a while after
 	// n drops to 0. It is read without mu by scans of other shards
@@ -69,6 +65,8 @@ type shardState struct {
 	// path at PoolSize ≈ GOMAXPROCS) never writes it, and the atomic
 	// store, a fenced instruction, stays off the hot path.
 	nonEmpty atomic.Bool
+
+	idx int // position in ConnPool.shards; read-only
 }
 
 // A shard holds a share of the pool's idle connections. There is one per P
@@ -119,9 +117,6 @@ func (s *shard) pop(now int64, exp expiry, hit bool) (cn *Conn, stale bool, left
 		return nil, false, 0
 	}
 	s.unlink(cn)
-	if s.capped {
-		s.roomBack()
-	}
 	left = s.n
 	if exp.on() && exp.stale(cn, now) {
 		cn.tag.CloseIdle()
@@ -142,14 +137,14 @@ type parkResult int
 const (
 	parked    parkResult = iota
 	notParked            // cn was not checked out, or the pool is closed
-	parkFull             // MaxIdleConns: s has no idle room left
+	parkFull             // MaxIdleConns: s holds its quota
 )
 
 // park makes the checked-out cn, whose home is s, idle in s at time now:
 // at the tail if fifo, else at the head. It leaves cn alone and reports
 // notParked when cn is not checked out (a second Put, or a Put racing
 // Remove or Close) or closed is set, and parkFull when the MaxIdleConns
-// accounting gives s no room for it.
+// quota of s is full.
 func (s *shard) park(cn *Conn, now int64, fifo bool, closed *atomic.Bool) parkResult {
 	s.mu.Lock()
 	// Close sets closed before it drains the shards under their locks, so
@@ -158,7 +153,7 @@ func (s *shard) park(cn *Conn, now int64, fifo bool, closed *atomic.Bool) parkRe
 		s.mu.Unlock()
 		return notParked
 	}
-	if s.capped && s.room == 0 {
+	if s.n >= s.quota {
 		s.mu.Unlock()
 		if cn.tag.State() != connstate.CheckedOut {
 			return notParked
@@ -168,9 +163,6 @@ func (s *shard) park(cn *Conn, now int64, fifo bool, closed *atomic.Bool) parkRe
 	if !cn.tag.Park() {
 		s.mu.Unlock()
 		return notParked
-	}
-	if s.capped {
-		s.room--
 	}
 	cn.idleAt = now
 	if fifo {
@@ -182,21 +174,40 @@ func (s *shard) park(cn *Conn, now int64, fifo bool, closed *atomic.Bool) parkRe
 	return parked
 }
 
-// addRoom gives s n more idle room, found elsewhere by a caller whose park
-// returned parkFull.
-func (s *shard) addRoom(n int) {
+// setQuota sets the quota of an empty s, for NewConnPool.
+func (s *shard) setQuota(q int) {
 	s.mu.Lock()
-	s.room += n
+	s.quota = q
 	s.mu.Unlock()
 }
 
-// takeRoom takes all the idle room s caches, for a shard that has none or
-// for a cut of MaxIdleConns.
+// addRoom raises the quota of s by n, with room found elsewhere by a
+// caller whose park returned parkFull.
+func (s *shard) addRoom(n int) {
+	s.mu.Lock()
+	s.quota += n
+	s.mu.Unlock()
+}
+
+// takeOneRoom takes one unit of the idle room s holds, if it holds any,
+// for a park into another shard.
+func (s *shard) takeOneRoom() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.quota > s.n {
+		s.quota--
+		return true
+	}
+	return false
+}
+
+// takeRoom takes all the idle room s holds (its quota less its list), for
+// a cut of MaxIdleConns.
 func (s *shard) takeRoom() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.room
-	s.room = 0
+	n := s.quota - s.n
+	s.quota = s.n
 	return n
 }
 
@@ -218,7 +229,7 @@ func (s *shard) takeOldest(fifo bool) *Conn {
 	defer s.mu.Unlock()
 	cn := s.oldest(fifo)
 	if cn != nil {
-		s.remove(cn)
+		s.unlink(cn)
 		cn.tag.CloseIdle()
 	}
 	return cn
@@ -233,7 +244,7 @@ func (s *shard) claim(cn *Conn) bool {
 	if cn.tag.State() != connstate.Idle || cn.home.Load() != s {
 		return false
 	}
-	s.remove(cn)
+	s.unlink(cn)
 	cn.tag.CloseIdle()
 	return true
 }
@@ -286,7 +297,7 @@ func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) []*Conn {
 	for steps := 1; cn != nil; steps++ {
 		next := older(cn)
 		if exp.stale(cn, now) {
-			s.remove(cn)
+			s.unlink(cn)
 			cn.tag.CloseIdle()
 			stale = append(stale, cn)
 		} else if exp.age == 0 {
@@ -359,29 +370,6 @@ func (s *shard) unlink(cn *Conn) {
 	}
 	cn.prev, cn.next = nil, nil
 	s.n--
-}
-
-// remove unlinks cn, which must be in the list, and counts the idle room
-// it gives back. Call with mu held.
-func (s *shard) remove(cn *Conn) {
-	s.unlink(cn)
-	if s.capped {
-		s.roomBack()
-	}
-}
-
-// roomBack counts the room a connection unlinked gave back (see Idle room
-// above). Call with mu held. pop calls it beside unlink rather than
-// through remove: unlink must stay small enough to inline into pop, or
-// the hot path pays 2-3 ns for the call.
-//
-//go:noinline
-func (s *shard) roomBack() {
-	s.room++
-	if s.room > s.cap.keep {
-		s.cap.free.Add(int64(s.room - s.cap.keep))
-		s.room = s.cap.keep
-	}
 }
 
 // grew counts a connection just linked in. Call with mu held.

@@ -1,6 +1,7 @@
 package shardpool
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +15,10 @@ import (
 // The shard alone: these tests build connections by hand and give the shard
 // the time and limits it needs, without a pool.
 
+// newShardConns makes n connections whose home is s, and lifts the quota
+// of s (as a pool without MaxIdleConns does).
 func newShardConns(s *shard, n int, bornAt func(i int) int64) []*Conn {
+	s.setQuota(math.MaxInt)
 	conns := make([]*Conn, n)
 	for i := range conns {
 		cn := &Conn{bornAt: bornAt(i)}
