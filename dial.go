@@ -24,15 +24,25 @@ import (
 // the count reaches PoolSize, dials fail at once with the last dial error,
 // without calling the Dialer, and one probe goroutine dials every
 // probeInterval until a dial succeeds; then it resets the count and the pool
-// dials normally again. The probe waits for each attempt at most the
+// dials normally again. A Get that fails fast asks the probe for an attempt
+// now (wantProbe), and the probe makes it as soon as probeGap has passed
+// since its last: so while callers keep coming, the pool finds a server
+// that accepts again within probeGap instead of probeInterval, and with no
+// demand it dials once per probeInterval. One attempt at a time: the
+// probe is a single goroutine. The probe waits for each attempt at most the
 // background dial timeout, even if the Dialer ignores its context, so a
 // hung dial cannot keep the breaker open. Unlike go-redis v8, success
 // resets the count (sporadic failures spread over hours do not trip it) and
 // the probe cannot be lost: probing is cleared before the count, so a trip
 // after the reset starts a new probe.
 
-// probeInterval is how often the probe dials while the breaker is open.
-var probeInterval = time.Second
+// The probe's cadence: every probeInterval while the breaker is open, and
+// while Gets keep failing fast, as often as every probeGap. A pool copies
+// them at NewConnPool (tests set the copies).
+const (
+	probeInterval = time.Second
+	probeGap      = 100 * time.Millisecond
+)
 
 type dialError struct{ err error }
 
@@ -47,6 +57,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 		return nil, ErrNoDialer
 	}
 	if p.breakerOpen() {
+		p.wantProbe()
 		return nil, p.lastDialError()
 	}
 
@@ -174,16 +185,31 @@ func (p *ConnPool) startProbe() {
 	}
 }
 
-// probe dials every probeInterval until a dial succeeds or the pool closes.
-func (p *ConnPool) probe() {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
+// wantProbe asks the probe for an attempt as soon as probeGap allows, for
+// a Get that met the open breaker. The flag keeps the channel off the path
+// of every such Get: one asks, the others see the flag set.
+func (p *ConnPool) wantProbe() {
+	if !p.probeWanted.Load() && p.probeWanted.CompareAndSwap(false, true) {
 		select {
-		case <-t.C:
-		case <-p.closedCh:
+		case p.probeNow <- struct{}{}:
+		default: // already asked
+		}
+	}
+}
+
+// probe dials every probeEvery, or sooner when a Get asks (wantProbe) but
+// never within probeGap of its last attempt, until a dial succeeds or the
+// pool closes.
+func (p *ConnPool) probe() {
+	var last time.Time // when the last attempt began
+	for first := true; ; first = false {
+		if !first && !p.probeWait(last) {
 			return
 		}
+		// Cleared before the attempt: a Get that fails fast during it
+		// asks for the next one.
+		p.probeWanted.Store(false)
+		last = time.Now()
 		err := p.probeDial()
 		if err == nil {
 			// Clear probing first: a trip after the reset must be able
@@ -197,7 +223,29 @@ func (p *ConnPool) probe() {
 			return
 		}
 		p.lastErr.Store(&dialError{err})
-		t.Reset(probeInterval)
+	}
+}
+
+// probeWait waits until probeEvery after last, or until a Get asks for an
+// attempt but at least probeGap after last. It reports false if the pool
+// closes first.
+func (p *ConnPool) probeWait(last time.Time) bool {
+	t := time.NewTimer(time.Until(last.Add(p.probeEvery)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.closedCh:
+		return false
+	case <-p.probeNow:
+	}
+	gap := time.NewTimer(time.Until(last.Add(p.probeGap)))
+	defer gap.Stop()
+	select {
+	case <-gap.C:
+		return true
+	case <-p.closedCh:
+		return false
 	}
 }
 

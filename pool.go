@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shardpool/shardpool/internal/bgroup"
 	"github.com/shardpool/shardpool/internal/connstate"
@@ -100,10 +101,18 @@ type ConnPool struct {
 	dialErrors atomic.Uint32
 	lastErr    atomic.Pointer[dialError]
 	probing    atomic.Bool
-	reg        registry
-	stats      slowStats
-	idle       idleCap // MaxIdleConns; see idlecap.go
-	resizeMu   sync.Mutex
+	// probeWanted is set by a Get that failed fast and sent a token on
+	// probeNow (room for one); the probe clears it before each attempt.
+	// probeEvery and probeGap are its cadence (dial.go), read-only once
+	// the pool is made.
+	probeWanted atomic.Bool
+	probeNow    chan struct{}
+	probeEvery  time.Duration
+	probeGap    time.Duration
+	reg         registry
+	stats       slowStats
+	idle        idleCap // MaxIdleConns; see idlecap.go
+	resizeMu    sync.Mutex
 
 	// lifeMu guards phase, the pool's life: open, shutting down (draining)
 	// or closed. finished is closed when Close or Shutdown has closed
@@ -137,7 +146,8 @@ type ConnPool struct {
 // MinIdleConns dials, a coarse clock for IdleTimeout and MaxConnAge); Close
 // stops them.
 func NewConnPool(opt *Options) *ConnPool {
-	p := &ConnPool{closedCh: make(chan struct{}), finished: make(chan struct{})}
+	p := &ConnPool{closedCh: make(chan struct{}), finished: make(chan struct{}),
+		probeNow: make(chan struct{}, 1), probeEvery: probeInterval, probeGap: probeGap}
 	if opt != nil {
 		p.opt = *opt
 	}

@@ -5,7 +5,8 @@
 //     pool's dial-error breaker), no Get may wait past PoolTimeout, and
 //     goroutines and heap must stay flat;
 //  2. a restart on the same port: the pool must serve again within 2 s of the
-//     server accepting connections (its probe dials once a second);
+//     server accepting connections (while Gets fail fast its probe dials
+//     every 100 ms, else once a second);
 //  3. SIGSTOP, then SIGCONT: Gets and I/O must time out instead of hanging,
 //     and the pool must recover after SIGCONT;
 //  4. CLIENT KILL of the server's side of idle pooled connections, which then
@@ -52,9 +53,11 @@ import (
 	"github.com/shardpool/shardpool/bench"
 )
 
-// probeInterval is how often shardpool's probe dials while its breaker is
-// open (dial.go); recovery after a restart is bounded by it.
-const probeInterval = time.Second
+// probeGap is how often, at most, shardpool's probe dials while its
+// breaker is open and Gets keep failing fast (dial.go; with no Gets, once a
+// second). Under the driver's load it dials that often, and recovery after
+// a restart is bounded by it.
+const probeGap = 100 * time.Millisecond
 
 // config is the driver's settings.
 type config struct {
@@ -478,12 +481,12 @@ func (dr *driver) sigkillAndRestart(round string) error {
 	} else {
 		r.detect, r.hasDetect = trip-killAt, true
 		after := dials1 - dr.d.dialsAtTrip.Load()
-		// Once open, only the probe dials, once per probeInterval.
-		maxAfter := int64((endAt-trip)/probeInterval) + 2
+		// Once open, only the probe dials, at most once per probeGap.
+		maxAfter := int64((endAt-trip)/probeGap) + 2
 		r.notes = append(r.notes, fmt.Sprintf("first error %v after the kill; dials: %d before the breaker opened, %d in the %v after (probe; bound %d)",
 			offset(s.firstErr, killAt), dr.d.dialsAtTrip.Load()-dials0, after, (endAt-trip).Round(time.Millisecond), maxAfter))
 		if after > maxAfter {
-			r.violate(fmt.Sprintf("%d dials after the breaker opened, expected at most %d (one per %v)", after, maxAfter, probeInterval))
+			r.violate(fmt.Sprintf("%d dials after the breaker opened, expected at most %d (one per %v)", after, maxAfter, probeGap))
 		}
 		r.notes = append(r.notes, fmt.Sprintf("slowest failing Get that started after the breaker opened: %v", s.maxFastFail))
 		if s.maxFastFail > cfg.slack {
@@ -687,7 +690,7 @@ func (dr *driver) hungProbe(round string) error {
 		return nil
 	}
 	dr.d.hangNextDial()
-	if !waitFor(2*probeInterval+cfg.slack, func() bool { return dr.d.hungAt.Load() != 0 }) {
+	if !waitFor(2*time.Second+cfg.slack, func() bool { return dr.d.hungAt.Load() != 0 }) { // the probe dials at least once a second
 		r.violate("the probe never dialed after the breaker opened")
 		_, _ = dr.end(r)
 		return nil
