@@ -2,7 +2,6 @@ package shardpool
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -13,22 +12,7 @@ import (
 // server a moment (awaitRound), but never blocks on it: here the server
 // never comes, nobody takes the connection, and Put must still return.
 func TestPutBehindAStalledServerReturns(t *testing.T) {
-	var peers []net.Conn
-	p := NewConnPool(&Options{
-		PoolSize:    1,
-		PoolTimeout: time.Hour,
-		Dialer: func(context.Context) (net.Conn, error) {
-			a, b := net.Pipe()
-			peers = append(peers, b)
-			return a, nil
-		},
-	})
-	defer func() {
-		require.NoError(t, p.Close())
-		for _, c := range peers {
-			_ = c.Close()
-		}
-	}()
+	p, _ := newPipePool(t, Options{PoolSize: 1, PoolTimeout: time.Hour})
 	p.spin = true // take the spinning branch whatever GOMAXPROCS is
 
 	cn, err := p.Get(context.Background())

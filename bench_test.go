@@ -29,19 +29,7 @@ func BenchmarkGetPut(b *testing.B) {
 				d := &fakeDialer{}
 				p := c.make(&shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: -1})
 				defer p.Close()
-				ctx := context.Background()
-				b.ReportAllocs()
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						cn, err := p.Get(ctx)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						p.Put(cn)
-					}
-				})
+				getPutParallel(b, p)
 			})
 		}
 		b.Run(fmt.Sprintf("pool=syncpool/size=%d", size), func(b *testing.B) {
@@ -145,19 +133,24 @@ func BenchmarkGetPutCapacityOptions(b *testing.B) {
 			v.set(opt)
 			p := shardpool.NewConnPool(opt)
 			defer p.Close()
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					cn, err := p.Get(ctx)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					p.Put(cn)
-				}
-			})
+			getPutParallel(b, p)
 		})
 	}
+}
+
+// getPutParallel measures Get+Put of p from RunParallel's goroutines.
+func getPutParallel(b *testing.B, p shardpool.Pooler) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			cn, err := p.Get(ctx)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			p.Put(cn)
+		}
+	})
 }

@@ -2,35 +2,12 @@ package shardpool
 
 import (
 	"context"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// pipeDialer dials in-memory connections and closes their far ends when
-// the test ends.
-func pipeDialer(t *testing.T) func(context.Context) (net.Conn, error) {
-	var mu sync.Mutex
-	var peers []net.Conn
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range peers {
-			_ = c.Close()
-		}
-	})
-	return func(context.Context) (net.Conn, error) {
-		a, b := net.Pipe()
-		mu.Lock()
-		peers = append(peers, b)
-		mu.Unlock()
-		return a, nil
-	}
-}
 
 // A pool that sees no Get for quietAfter stops its clock: it does not wake
 // at all until it is used again. The first read after the quiet spell is

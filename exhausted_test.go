@@ -2,7 +2,6 @@ package shardpool
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -15,23 +14,7 @@ import (
 // that no Get owns, so that an idle connection and a free place can sit
 // beside a full queue, which real Gets only see for a moment.
 func TestExhaustedGetTakesIdleOrDialsFirst(t *testing.T) {
-	var peers []net.Conn
-	p := NewConnPool(&Options{
-		PoolSize:    2,
-		MaxWaiters:  1,
-		PoolTimeout: time.Hour,
-		Dialer: func(context.Context) (net.Conn, error) {
-			a, b := net.Pipe()
-			peers = append(peers, b)
-			return a, nil
-		},
-	})
-	defer func() {
-		require.NoError(t, p.Close())
-		for _, c := range peers {
-			_ = c.Close()
-		}
-	}()
+	p, _ := newPipePool(t, Options{PoolSize: 2, MaxWaiters: 1, PoolTimeout: time.Hour})
 	ctx := context.Background()
 	a, err := p.Get(ctx)
 	require.NoError(t, err)

@@ -93,21 +93,7 @@ func leakEvery(threshold time.Duration) time.Duration {
 }
 
 // leakChecker runs checkLeaks every leakEvery until the pool closes.
-func (p *ConnPool) leakChecker() {
-	t := time.NewTicker(leakEvery(p.opt.LeakThreshold))
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			if p.closed.Load() {
-				return
-			}
-			p.checkLeaks()
-		case <-p.closedCh:
-			return
-		}
-	}
-}
+func (p *ConnPool) leakChecker() { p.every(leakEvery(p.opt.LeakThreshold), p.checkLeaks) }
 
 // checkLeaks reports every checkout older than LeakThreshold that has not
 // been reported yet.

@@ -12,7 +12,13 @@ import "time"
 
 // reaper sweeps every frequency until the pool closes.
 func (p *ConnPool) reaper(frequency time.Duration) {
-	t := time.NewTicker(frequency)
+	p.every(frequency, func() { _, _ = p.ReapStaleConns() })
+}
+
+// every calls f every d until the pool closes (or starts closing): the
+// loop of the pool's periodic goroutines, the reaper and the leak check.
+func (p *ConnPool) every(d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -22,7 +28,7 @@ func (p *ConnPool) reaper(frequency time.Duration) {
 			if p.closed.Load() {
 				return
 			}
-			_, _ = p.ReapStaleConns()
+			f()
 		case <-p.closedCh:
 			return
 		}

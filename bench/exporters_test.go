@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/prometheus/client_golang/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
@@ -25,7 +23,6 @@ import (
 // calls OnWait on every wait, and records each into both exporters'
 // histograms.
 func BenchmarkExportersAttached(b *testing.B) {
-	ctx := context.Background()
 	for _, name := range []string{"none", "prometheus", "otel", "both"} {
 		withProm := name == "prometheus" || name == "both"
 		withOtel := name == "otel" || name == "both"
@@ -71,38 +68,13 @@ func BenchmarkExportersAttached(b *testing.B) {
 		b.Run(fmt.Sprintf("scenario=hotpath/size=32/exporters=%s", name), func(b *testing.B) {
 			p, done := newPool(b, 32)
 			defer done()
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					cn, err := p.Get(ctx)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					p.Put(cn)
-				}
-			})
+			hotPath(b, newPoolerAdapter(p))
 		})
 
 		b.Run(fmt.Sprintf("scenario=exhaustion/size=%d/goroutines=16x/exporters=%s", exhaustionSize, name), func(b *testing.B) {
 			p, done := newPool(b, exhaustionSize)
 			defer done()
-			waits := Load(b, 16*exhaustionSize, func(_ int, hist *hdrhistogram.Histogram) error {
-				t0 := time.Now()
-				cn, err := p.Get(ctx)
-				inGet := time.Since(t0)
-				if err != nil {
-					Record(hist, inGet)
-					return err
-				}
-				sink.Add(Spin(exhaustionWork))
-				t1 := time.Now()
-				p.Put(cn)
-				Record(hist, inGet+time.Since(t1))
-				return nil
-			})
-			ReportLatency(b, waits, "")
+			ReportLatency(b, exhaust(b, newPoolerAdapter(p), 16), "")
 		})
 	}
 }

@@ -20,7 +20,6 @@ import (
 // from BenchmarkExhaustionWait so that the hook's cost (one uncontended
 // histogram record per wait) does not touch the comparison there.
 func BenchmarkExhaustionQueue(b *testing.B) {
-	ctx := context.Background()
 	for _, mult := range []int{4, 16, 64} {
 		name := fmt.Sprintf("pool=%s/size=%d/goroutines=%dx", NameShardpool, exhaustionSize, mult)
 		b.Run(name, func(b *testing.B) {
@@ -29,18 +28,10 @@ func BenchmarkExhaustionQueue(b *testing.B) {
 			opt.Hooks.OnWait = q.record
 			p := shardpool.NewConnPool(opt)
 			defer p.Close()
-			if err := Fill(ctx, newPoolerAdapter(p), exhaustionSize); err != nil {
+			if err := Fill(context.Background(), newPoolerAdapter(p), exhaustionSize); err != nil {
 				b.Fatal(err)
 			}
-			Load(b, mult*exhaustionSize, func(_ int, _ *hdrhistogram.Histogram) error {
-				cn, err := p.Get(ctx)
-				if err != nil {
-					return err
-				}
-				sink.Add(Spin(exhaustionWork))
-				p.Put(cn)
-				return nil
-			})
+			exhaust(b, newPoolerAdapter(p), mult)
 			waits := q.merged()
 			ReportLatency(b, waits, "queue-")
 			b.ReportMetric(100*float64(waits.TotalCount())/float64(b.N), "waited-%")

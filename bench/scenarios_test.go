@@ -34,21 +34,27 @@ func BenchmarkHotPathGetPut(b *testing.B) {
 				if err := Fill(ctx, p, size); err != nil {
 					b.Fatal(err)
 				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						h, err := p.Get(ctx)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						p.Put(h)
-					}
-				})
+				hotPath(b, p)
 			})
 		}
 	}
+}
+
+// hotPath measures Get+Put of p from RunParallel's goroutines.
+func hotPath(b *testing.B, p Pool) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h, err := p.Get(ctx)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			p.Put(h)
+		}
+	})
 }
 
 // Exhaustion: a pool of exhaustionSize connections, each held for
@@ -77,27 +83,34 @@ func BenchmarkExhaustionWait(b *testing.B) {
 				if err := Fill(ctx, p, exhaustionSize); err != nil {
 					b.Fatal(err)
 				}
-				waits := Load(b, mult*exhaustionSize, func(_ int, hist *hdrhistogram.Histogram) error {
-					t0 := time.Now()
-					h, err := p.Get(ctx)
-					inGet := time.Since(t0)
-					if err != nil {
-						Record(hist, inGet)
-						return err
-					}
-					sink.Add(Spin(exhaustionWork))
-					t1 := time.Now()
-					p.Put(h)
-					// Get and Put both: a pool may make its caller wait
-					// in either (shardpool's Put yields to the Get it
-					// hands its connection to).
-					Record(hist, inGet+time.Since(t1))
-					return nil
-				})
-				ReportLatency(b, waits, "")
+				ReportLatency(b, exhaust(b, p, mult), "")
 			})
 		}
 	}
+}
+
+// exhaust runs the exhaustion load on p, which holds exhaustionSize
+// connections, from mult × exhaustionSize goroutines, and returns the time
+// each use spent in the pool.
+func exhaust(b *testing.B, p Pool, mult int) *hdrhistogram.Histogram {
+	ctx := context.Background()
+	return Load(b, mult*exhaustionSize, func(_ int, hist *hdrhistogram.Histogram) error {
+		t0 := time.Now()
+		h, err := p.Get(ctx)
+		inGet := time.Since(t0)
+		if err != nil {
+			Record(hist, inGet)
+			return err
+		}
+		sink.Add(Spin(exhaustionWork))
+		t1 := time.Now()
+		p.Put(h)
+		// Get and Put both: a pool may make its caller wait in either
+		// (shardpool's Put yields to the Get it hands its connection
+		// to).
+		Record(hist, inGet+time.Since(t1))
+		return nil
+	})
 }
 
 // BenchmarkChurnGetRemove asks: what does it cost to throw a connection away

@@ -44,13 +44,7 @@ func (d *pipeDialer) dial(context.Context) (net.Conn, error) {
 // newPool makes a pool whose hooks feed c under the name "cache".
 func newPool(t *testing.T, c *shardpoolprom.Collector, opt shardpool.Options) (*shardpool.ConnPool, *pipeDialer) {
 	t.Helper()
-	d := &pipeDialer{}
-	opt.Dialer = d.dial
-	opt.Hooks = c.Hooks("cache")
-	p := shardpool.NewConnPool(&opt)
-	require.NoError(t, c.Add("cache", p))
-	t.Cleanup(func() { _ = p.Close() })
-	return p, d
+	return newPoolNamed(t, c, "cache", opt)
 }
 
 // drive brings p to known counts: 3 dials (one of them a failure's
