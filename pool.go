@@ -325,24 +325,22 @@ func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
 		return
 	}
 	home := cn.home.Load()
-	for {
-		switch home.park(cn, p.now(), p.opt.PoolFIFO, &p.closed) {
-		case parkFull:
-			if p.findRoom(home) {
-				continue
-			}
-			p.dropOverCap(cn)
-			return
-		case notParked:
-			switch {
-			case fromPut && cn.tag.State() == connstate.Idle:
-				p.misuse(cn, ErrNotCheckedOut)
-			case p.closed.Load() && cn.tag.CloseCheckedOut():
-				_ = p.destroy(cn, ClosePoolClosed) // Shutdown: closed as it comes back
-			}
-			return
+	r := home.park(cn, p.now(), p.opt.PoolFIFO, &p.closed)
+	for r == parkFull && p.findRoom(home) {
+		r = home.park(cn, p.now(), p.opt.PoolFIFO, &p.closed)
+	}
+	switch r {
+	case parkFull:
+		p.dropOverCap(cn)
+		return
+	case notParked:
+		switch {
+		case fromPut && cn.tag.State() == connstate.Idle:
+			p.misuse(cn, ErrNotCheckedOut)
+		case p.closed.Load() && cn.tag.CloseCheckedOut():
+			_ = p.destroy(cn, ClosePoolClosed) // Shutdown: closed as it comes back
 		}
-		break
+		return
 	}
 	// Parked first, then the load: wait.go says why no wake-up is lost.
 	if p.waiters.len() != 0 && !p.kick() && fromPut {

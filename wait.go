@@ -80,6 +80,9 @@ import (
 // SetPoolSize has returned from.
 func (p *ConnPool) tryAcquire() bool {
 	size := p.poolSize()
+	if afterSizeLoad != nil {
+		afterSizeLoad(p)
+	}
 	if !p.places.acquireDial(size, p.dialLimit(size)) {
 		return false
 	}
@@ -91,6 +94,10 @@ func (p *ConnPool) tryAcquire() bool {
 	}
 	return true
 }
+
+// afterSizeLoad, when set (by tests only), runs in tryAcquire between its
+// load of the size and its take: the window a SetPoolSize can fall in.
+var afterSizeLoad func(p *ConnPool)
 
 // release frees a place and, if Gets are waiting, sees that they are served.
 func (p *ConnPool) release() {
