@@ -13,10 +13,11 @@ import (
 )
 
 // Handle is a connection checked out of a Pool. Conn is the network
-// connection to use; the rest is the contender's own bookkeeping.
+// connection to use; Ref is the contender's own handle on it (a
+// *shardpool.Conn, a puddle resource, ...), which only its adapter reads.
 type Handle struct {
 	Conn net.Conn
-	ref  any
+	Ref  any
 }
 
 // Pool is the adapter every contender implements, so that each scenario is
@@ -60,7 +61,7 @@ const (
 	NameBaseline  = "baseline"
 	NamePuddle    = "puddle"
 	// NameChannel is the channel pool with its waits bounded by
-	// poolTimeout, like shardpool's and the baseline's.
+	// PoolTimeout, like shardpool's and the baseline's.
 	NameChannel = "channel"
 	// NameChannelUntimed is the channel pool without a wait timer: a lower
 	// bound for waits, not a like-for-like peer (see channelPool).
@@ -69,7 +70,7 @@ const (
 )
 
 // Contenders returns every pool under test: shardpool, the baseline, puddle,
-// the channel pool (its waits bounded by poolTimeout, as shardpool's and the
+// the channel pool (its waits bounded by PoolTimeout, as shardpool's and the
 // baseline's are), the channel pool without that timer (whose waits are a
 // lower bound: it skips the price of bounding them), and sync.Pool (a lower
 // bound, not a peer).
@@ -84,18 +85,18 @@ func Contenders() []Contender {
 	}
 }
 
-// poolTimeout bounds every wait for a connection. No scenario should wait
+// PoolTimeout bounds every wait for a connection. No scenario should wait
 // anywhere near this long; a Get that does is a bug, and fails its benchmark
 // instead of hanging it.
-const poolTimeout = 10 * time.Second
+const PoolTimeout = 10 * time.Second
 
 // options returns the shardpool.Options both of the module's pools get:
-// no idle expiry, no reaper, and poolTimeout.
+// no idle expiry, no reaper, and PoolTimeout.
 func (c Config) options() *shardpool.Options {
 	return &shardpool.Options{
 		Dialer:      c.Dial,
 		PoolSize:    c.Size,
-		PoolTimeout: poolTimeout,
+		PoolTimeout: PoolTimeout,
 	}
 }
 
@@ -110,11 +111,11 @@ func (a poolerAdapter) Get(ctx context.Context) (Handle, error) {
 	if err != nil {
 		return Handle{}, err
 	}
-	return Handle{Conn: cn.NetConn(), ref: cn}, nil
+	return Handle{Conn: cn.NetConn(), Ref: cn}, nil
 }
 
-func (a poolerAdapter) Put(h Handle)    { a.p.Put(h.ref.(*shardpool.Conn)) }
-func (a poolerAdapter) Remove(h Handle) { a.p.Remove(h.ref.(*shardpool.Conn), nil) }
+func (a poolerAdapter) Put(h Handle)    { a.p.Put(h.Ref.(*shardpool.Conn)) }
+func (a poolerAdapter) Remove(h Handle) { a.p.Remove(h.Ref.(*shardpool.Conn), nil) }
 func (a poolerAdapter) Close()          { _ = a.p.Close() }
 
 // puddlePool drives jackc/puddle/v2, the generic pool under pgx.
@@ -137,11 +138,11 @@ func (a puddlePool) Get(ctx context.Context) (Handle, error) {
 	if err != nil {
 		return Handle{}, err
 	}
-	return Handle{Conn: res.Value(), ref: res}, nil
+	return Handle{Conn: res.Value(), Ref: res}, nil
 }
 
-func (a puddlePool) Put(h Handle)    { h.ref.(*puddle.Resource[net.Conn]).Release() }
-func (a puddlePool) Remove(h Handle) { h.ref.(*puddle.Resource[net.Conn]).Destroy() }
+func (a puddlePool) Put(h Handle)    { h.Ref.(*puddle.Resource[net.Conn]).Release() }
+func (a puddlePool) Remove(h Handle) { h.Ref.(*puddle.Resource[net.Conn]).Destroy() }
 func (a puddlePool) Close()          { a.p.Close() }
 
 // channelPool is the pool many hand-rolled clients use: a buffered channel
@@ -149,7 +150,7 @@ func (a puddlePool) Close()          { a.p.Close() }
 //
 // Get takes an idle connection if there is one, else a free place to dial
 // into; only when there is neither does it wait, for whichever comes first.
-// The contender named "channel" bounds that wait by poolTimeout, as
+// The contender named "channel" bounds that wait by PoolTimeout, as
 // shardpool and the baseline bound theirs (their PoolTimeout): a real pool
 // must, or a leak of connections hangs its callers for ever. Its timer
 // costs no allocation: a wait takes a stopped *time.Timer from waitTimers,
@@ -190,8 +191,8 @@ var waitTimers = sync.Pool{
 }
 
 // newTimedChannelPool returns the "channel" contender: a channel pool whose
-// waits are bounded by poolTimeout.
-func newTimedChannelPool(c Config) Pool { return newChannelPool(c, poolTimeout) }
+// waits are bounded by PoolTimeout.
+func newTimedChannelPool(c Config) Pool { return newChannelPool(c, PoolTimeout) }
 
 // newUntimedChannelPool returns the "channel-untimed" contender: a channel
 // pool whose waits have no timer (see channelPool).

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,140 +18,17 @@ import (
 // Every scenario below is a benchmark named after the question it answers.
 // Sub-benchmark keys (pool=, size=, ...) are what the report groups by.
 
-// sink keeps the results of Spin alive.
-var sink atomic.Uint64
+// The scenarios that the go-redis drivers run too (hot path, exhaustion,
+// churn) live in scenarios.go, so that every pool runs the same code.
 
-// BenchmarkHotPathGetPut asks: what does a Get+Put cost when an idle
-// connection is available, as cores are added? Run it with -cpu.
-func BenchmarkHotPathGetPut(b *testing.B) {
-	ctx := context.Background()
-	for _, c := range Contenders() {
-		for _, size := range []int{8, 32, 128} {
-			b.Run(fmt.Sprintf("pool=%s/size=%d", c.Name, size), func(b *testing.B) {
-				p := c.New(Config{Size: size, Dial: FakeDial})
-				defer p.Close()
-				if err := Fill(ctx, p, size); err != nil {
-					b.Fatal(err)
-				}
-				hotPath(b, p)
-			})
-		}
-	}
-}
+// BenchmarkHotPathGetPut runs HotPathGetPut on every contender.
+func BenchmarkHotPathGetPut(b *testing.B) { HotPathGetPut(b, Contenders()) }
 
-// hotPath measures Get+Put of p from RunParallel's goroutines.
-func hotPath(b *testing.B, p Pool) {
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			h, err := p.Get(ctx)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			p.Put(h)
-		}
-	})
-}
+// BenchmarkExhaustionWait runs ExhaustionWait on every bounded contender.
+func BenchmarkExhaustionWait(b *testing.B) { ExhaustionWait(b, Contenders()) }
 
-// Exhaustion: a pool of exhaustionSize connections, each held for
-// exhaustionWork steps of Spin (a few hundred nanoseconds).
-const (
-	exhaustionSize = 8
-	exhaustionWork = 256
-)
-
-// BenchmarkExhaustionWait asks: when many more goroutines than connections
-// want one, what throughput does the pool sustain, and how long does a
-// caller spend in the pool per use, Get and Put together (p50, p99, p99.9,
-// and max, which shows starvation)? sync.Pool is left out: it never makes
-// anyone wait.
-func BenchmarkExhaustionWait(b *testing.B) {
-	ctx := context.Background()
-	for _, c := range Contenders() {
-		if !c.Bounded {
-			continue
-		}
-		for _, mult := range []int{4, 16, 64} {
-			name := fmt.Sprintf("pool=%s/size=%d/goroutines=%dx", c.Name, exhaustionSize, mult)
-			b.Run(name, func(b *testing.B) {
-				p := c.New(Config{Size: exhaustionSize, Dial: FakeDial})
-				defer p.Close()
-				if err := Fill(ctx, p, exhaustionSize); err != nil {
-					b.Fatal(err)
-				}
-				ReportLatency(b, exhaust(b, p, mult), "")
-			})
-		}
-	}
-}
-
-// exhaust runs the exhaustion load on p, which holds exhaustionSize
-// connections, from mult × exhaustionSize goroutines, and returns the time
-// each use spent in the pool.
-func exhaust(b *testing.B, p Pool, mult int) *hdrhistogram.Histogram {
-	ctx := context.Background()
-	return Load(b, mult*exhaustionSize, func(_ int, hist *hdrhistogram.Histogram) error {
-		t0 := time.Now()
-		h, err := p.Get(ctx)
-		inGet := time.Since(t0)
-		if err != nil {
-			Record(hist, inGet)
-			return err
-		}
-		sink.Add(Spin(exhaustionWork))
-		t1 := time.Now()
-		p.Put(h)
-		// Get and Put both: a pool may make its caller wait in either
-		// (shardpool's Put yields to the Get it hands its connection
-		// to).
-		Record(hist, inGet+time.Since(t1))
-		return nil
-	})
-}
-
-// BenchmarkChurnGetRemove asks: what does it cost to throw a connection away
-// (Get, then Remove, so that the next Get dials) as the pool grows? Half of
-// the pool's places are held by connections checked out for the whole run,
-// as in a busy pool, so a Remove that scans the pool's connections pays for
-// them.
-func BenchmarkChurnGetRemove(b *testing.B) {
-	ctx := context.Background()
-	for _, c := range Contenders() {
-		for _, size := range []int{8, 64, 512, 4096} {
-			b.Run(fmt.Sprintf("pool=%s/size=%d", c.Name, size), func(b *testing.B) {
-				p := c.New(Config{Size: size, Dial: FakeDial})
-				defer p.Close()
-				held := make([]Handle, 0, size/2)
-				for range size / 2 {
-					h, err := p.Get(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					held = append(held, h)
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						h, err := p.Get(ctx)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						p.Remove(h)
-					}
-				})
-				b.StopTimer()
-				for _, h := range held {
-					p.Put(h)
-				}
-			})
-		}
-	}
-}
+// BenchmarkChurnGetRemove runs ChurnGetRemove on every contender.
+func BenchmarkChurnGetRemove(b *testing.B) { ChurnGetRemove(b, Contenders()) }
 
 // reaperConns is how many idle connections the reaper scenarios sweep.
 const reaperConns = 10_000
@@ -200,7 +76,7 @@ func BenchmarkReaperSweep(b *testing.B) {
 		for _, tc := range cases {
 			b.Run("pool="+rc.name+"/"+tc.name, func(b *testing.B) {
 				p := rc.new(&shardpool.Options{
-					Dialer: FakeDial, PoolSize: reaperConns, PoolTimeout: poolTimeout,
+					Dialer: FakeDial, PoolSize: reaperConns, PoolTimeout: PoolTimeout,
 					IdleTimeout: tc.idle, MaxConnAge: tc.age,
 				})
 				defer func() { _ = p.Close() }()
@@ -245,7 +121,7 @@ func BenchmarkReaperGetPutDuringSweeps(b *testing.B) {
 			name := fmt.Sprintf("pool=%s/sweeps=%s", rc.name, map[bool]string{false: "off", true: "on"}[sweeps])
 			b.Run(name, func(b *testing.B) {
 				p := rc.new(&shardpool.Options{
-					Dialer: FakeDial, PoolSize: reaperConns, PoolTimeout: poolTimeout,
+					Dialer: FakeDial, PoolSize: reaperConns, PoolTimeout: PoolTimeout,
 					IdleTimeout: time.Hour, MaxConnAge: time.Hour,
 				})
 				defer func() { _ = p.Close() }()

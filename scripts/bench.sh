@@ -16,6 +16,16 @@
 #                  in a temporary git worktree) and exit 1 on a regression
 #                  beyond noise
 #
+# go-redis's own pools take part too: go-redis v8 (v8.11.5) and v9 (the
+# version bench/go.mod requires; --quick runs v9 alone). Their pools are
+# internal packages, so the script downloads each module with `go mod
+# download`, copies it to a temporary directory, replaces the tests of its
+# internal/pool with our driver (bench/testdata/goredis) and builds it in a
+# go.work with the bench module. Those pools run the hot-path, exhaustion
+# and churn scenarios in rounds alternated with the other pools. A module
+# that cannot be fetched or built (an offline machine) is left out, and the
+# report says so.
+#
 # The report directory gets report.md, the charts (PNG), machine.txt and
 # raw/, the `go test -bench` output of each scenario. It carries its own
 # .gitignore, so it never shows up in git status. Besides the load average,
@@ -27,7 +37,7 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -199,15 +209,57 @@ else
 	unset BENCH_REDIS_ADDR
 fi
 
+# ---------------------------------------------------------------- go-redis
+# build_goredis NAME MODULE@VERSION builds the driver for one go-redis pool
+# into $tmp/NAME.test (see the header). On failure it adds a note for the
+# report and returns 1.
+drivers=() # pool names of the drivers built, e.g. go-redis-v9
+build_goredis() {
+	local name=$1 modver=$2 label=$3 v=${1#go-redis-} dir src err
+	src="$tmp/goredis/$v"
+	mkdir -p "$tmp/goredis"
+	if ! dir=$(go mod download -json "$modver" 2>"$tmp/goredis/$v.err" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || [ -z "$dir" ] || [ ! -d "$dir/internal/pool" ]; then
+		err=$(grep -m1 -i -e error -e '"Error"' "$tmp/goredis/$v.err" 2>/dev/null || head -n1 "$tmp/goredis/$v.err" 2>/dev/null || true)
+		notes+=("$label ($modver) was not run: the module could not be fetched with \`go mod download\` (${err:-no error text}); the report goes on without it.")
+		log "$label could not be fetched; it is left out"
+		return 1
+	fi
+	cp -R "$dir" "$src"
+	chmod -R u+w "$src"
+	rm -f "$src"/internal/pool/*_test.go # their tests (and test-only deps) out, ours in
+	cp bench/testdata/goredis/driver_test.go "bench/testdata/goredis/${v}_test.go" "$src/internal/pool/"
+	printf 'go %s\n\nuse (\n\t%s\n\t%s\n)\n' "$(go mod edit -json bench/go.mod | sed -n 's/^[[:space:]]*"Go": "\(.*\)",$/\1/p')" \
+		"$src" "$root/bench" >"$tmp/goredis/$v.work"
+	if ! (cd "$src/internal/pool" && GOWORK="$tmp/goredis/$v.work" go test -c -o "$tmp/$name.test" . 2>"$tmp/goredis/$v.build" &&
+		"$tmp/$name.test" -test.run '^TestDriver$' -test.count 1 >>"$tmp/goredis/$v.build" 2>&1); then
+		err=$(grep -m1 -v '^#' "$tmp/goredis/$v.build" || true)
+		notes+=("$label ($modver) was not run: its driver did not build or failed its check (${err:-no error text}); the report goes on without it.")
+		log "$label: the driver did not build or failed its check; it is left out"
+		return 1
+	fi
+	drivers+=("$name")
+	log "$label ($modver): driver built"
+}
+goredis_v9=$(cd bench && go list -m -f '{{.Version}}' github.com/redis/go-redis/v9)
+if [ "$mode" = full ]; then
+	build_goredis go-redis-v8 github.com/go-redis/redis/v8@v8.11.5 "go-redis v8" || true
+else
+	notes+=("A --quick run leaves go-redis v8's pool out to stay short; the full run has it.")
+fi
+build_goredis go-redis-v9 "github.com/redis/go-redis/v9@$goredis_v9" "go-redis v9" || true
+
 # ---------------------------------------------------------------- scenarios
-# name|benchmark|sub-benchmarks|quick benchtime|full benchtime|quick est s|full est s|extra
+# name|benchmark|sub-benchmarks|per driver|quick benchtime|full benchtime|quick est s|full est s|extra
 #
 # Sub-benchmark counts: 6 contenders (shardpool, baseline, puddle, channel,
-# channel-untimed, syncpool), 5 of them bounded (all but syncpool).
+# channel-untimed, syncpool), 5 of them bounded (all but syncpool). "per
+# driver" is what each go-redis pool adds (0: the drivers do not run that
+# scenario); the estimates are for the bench module's pools alone.
 if [ "$mode" = quick ]; then
 	count=6 hot_cpus=1,2,8,32
 else
-	count=8 hot_cpus=1,2,4,8,16,32
+	count=8 hot_cpus=1,2,8,32
 fi
 ncpu=$(tr ',' '\n' <<<"$hot_cpus" | wc -l)
 # e2e: the 5 bounded at 3 goroutine counts on the embedded server, and on
@@ -215,18 +267,28 @@ ncpu=$(tr ',' '\n' <<<"$hot_cpus" | wc -l)
 e2e_subs=15
 [ -n "${BENCH_REDIS_ADDR:-}" ] && e2e_subs=33
 scenarios=(
-	"hotpath|HotPathGetPut|$((18 * ncpu))|20ms|300ms|30|400|-test.cpu $hot_cpus"
-	"exhaustion|ExhaustionWait|15|100ms|500ms|15|100|"
-	"queue|ExhaustionQueue|3|100ms|500ms|3|20|"
-	"churn|ChurnGetRemove|24|20ms|300ms|5|96|"
-	"reaper-sweep|ReaperSweep|6|10ms|300ms|6|60|"
-	"reaper-latency|ReaperGetPutDuringSweeps|4|10ms|500ms|3|30|"
-	"e2e|EndToEndRESP|$e2e_subs|20ms|1s|$((e2e_subs / 2))|$((e2e_subs * 11))|"
+	"hotpath|HotPathGetPut|$((18 * ncpu))|$((3 * ncpu))|20ms|300ms|20|270|-test.cpu $hot_cpus"
+	"exhaustion|ExhaustionWait|15|3|100ms|500ms|15|100|"
+	"queue|ExhaustionQueue|3|0|100ms|500ms|3|20|"
+	"churn|ChurnGetRemove|24|4|20ms|300ms|5|96|"
+	"reaper-sweep|ReaperSweep|6|0|10ms|300ms|6|60|"
+	"reaper-latency|ReaperGetPutDuringSweeps|4|0|10ms|500ms|3|30|"
+	"e2e|EndToEndRESP|$e2e_subs|0|20ms|1s|$((e2e_subs / 2))|$((e2e_subs * 11))|"
 )
+# raw_of SCENARIO [POOL] prints the raw output file of a scenario: the bench
+# module's pools, or one go-redis driver's.
+raw_of() { echo "$out/raw/$1${2:+-$2}.txt"; }
+
+# scenario_est prints a scenario's estimated seconds, the drivers included.
+scenario_est() {
+	local subs=$1 dsubs=$2 est=$3
+	echo $((est * (subs + dsubs * ${#drivers[@]}) / subs))
+}
 total=${#scenarios[@]}
 for s in "${scenarios[@]}"; do
-	IFS='|' read -r _ _ _ _ _ q f _ <<<"$s"
-	if [ "$mode" = quick ]; then remaining_est=$((remaining_est + q)); else remaining_est=$((remaining_est + f)); fi
+	IFS='|' read -r _ _ subs dsubs _ _ q f _ <<<"$s"
+	if [ "$mode" = quick ]; then f=$q; fi
+	remaining_est=$((remaining_est + $(scenario_est "$subs" "$dsubs" "$f")))
 done
 log "$mode run: $total scenarios, -count $count, about $(fmt_secs "$remaining_est") of benchmarks"
 
@@ -237,27 +299,56 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 probe_before=$("$tmp/benchreport" cpuprobe -label before)
 log "${probe_before}"
 
+# The exhaustion scenario's latency histograms, every pool's, for the
+# report's percentile plots (bench.SaveHistogram).
+hdr_log="$out/raw/exhaustion.hlog"
+rm -f "$hdr_log"
+
 failed=()
 raws=()
 i=0
 for s in "${scenarios[@]}"; do
-	IFS='|' read -r name bench subs qt ft qe fe extra <<<"$s"
+	IFS='|' read -r name bench subs dsubs qt ft qe fe extra <<<"$s"
 	i=$((i + 1))
 	benchtime=$qt est=$qe
 	if [ "$mode" = full ]; then benchtime=$ft est=$fe; fi
+	est=$(scenario_est "$subs" "$dsubs" "$est")
 	remaining_est=$((remaining_est - est))
 	log "scenario $i of $total: $name (Benchmark$bench, -benchtime $benchtime)"
 	t0=$(date +%s)
-	# shellcheck disable=SC2086 # $extra is a list of flags
-	if ! run_bench "$tmp/bench.test" "$out/raw/$name.txt" "$name" $((subs * count)) \
-		-test.bench "^Benchmark$bench\$" -test.count "$count" -test.benchtime "$benchtime" $extra; then
+	if [ "$name" = exhaustion ]; then export BENCH_HDR_LOG=$hdr_log; fi
+	ok=1
+	if [ "$dsubs" -eq 0 ] || [ ${#drivers[@]} -eq 0 ]; then
+		# shellcheck disable=SC2086 # $extra is a list of flags
+		run_bench "$tmp/bench.test" "$(raw_of "$name")" "$name" $((subs * count)) \
+			-test.bench "^Benchmark$bench\$" -test.count "$count" -test.benchtime "$benchtime" $extra || ok=0
+		raws+=("$(raw_of "$name")")
+	else
+		# Rounds of -count 1, each running the bench module's pools and
+		# then every go-redis driver, so that a drift in the machine's
+		# speed hits all pools alike.
+		pools=("" "${drivers[@]}") # "" is the bench module's binary
+		for pool in "${pools[@]}"; do : >"$(raw_of "$name" "$pool")"; done
+		for r in $(seq "$count"); do
+			for pool in "${pools[@]}"; do
+				bin=$tmp/bench.test n=$subs
+				[ -z "$pool" ] || bin=$tmp/$pool.test n=$dsubs
+				# shellcheck disable=SC2086 # $extra is a list of flags
+				run_bench "$bin" "$tmp/round.txt" "$name, round $r of $count${pool:+, $pool}" "$n" \
+					-test.bench "^Benchmark$bench\$" -test.count 1 -test.benchtime "$benchtime" $extra || ok=0
+				cat "$tmp/round.txt" >>"$(raw_of "$name" "$pool")"
+			done
+		done
+		for pool in "${pools[@]}"; do raws+=("$(raw_of "$name" "$pool")"); done
+	fi
+	unset BENCH_HDR_LOG
+	if [ "$ok" -eq 0 ]; then
 		failed+=("$name")
-		notes+=("Scenario $name had failures; see raw/$name.txt.")
-		log "scenario $name had failures (see $out/raw/$name.txt); going on"
+		notes+=("Scenario $name had failures; see raw/$name*.txt.")
+		log "scenario $name had failures (see $out/raw/$name*.txt); going on"
 	fi
 	done_est=$((done_est + est))
 	done_real=$((done_real + $(date +%s) - t0))
-	raws+=("$out/raw/$name.txt")
 done
 
 probe_after=$("$tmp/benchreport" cpuprobe -label after)
@@ -289,6 +380,7 @@ fi
 } >"$out/machine.txt"
 note_args=()
 for n in "${notes[@]+"${notes[@]}"}"; do note_args+=(-note "$n"); done
+if [ -s "$hdr_log" ]; then note_args+=(-hdr "$hdr_log"); fi
 "$tmp/benchreport" report -out "$out" -machine "$out/machine.txt" "${note_args[@]+"${note_args[@]}"}" "${raws[@]}"
 log "report: $out/report.md"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -32,6 +32,8 @@ var styles = map[string]style{
 	poolChannel:        {plotutil.Color(3), []vg.Length{vg.Points(10), vg.Points(2), vg.Points(2), vg.Points(2)}, draw.CrossGlyph{}},
 	poolChannelUntimed: {color.RGBA{R: 196, G: 98, B: 16, A: 255}, []vg.Length{vg.Points(2), vg.Points(2)}, draw.PyramidGlyph{}},
 	poolGoRedis:        {plotutil.Color(4), []vg.Length{vg.Points(10), vg.Points(2), vg.Points(2), vg.Points(2), vg.Points(2), vg.Points(2)}, draw.PlusGlyph{}},
+	poolGoRedisV8:      {color.RGBA{R: 0, G: 128, B: 128, A: 255}, []vg.Length{vg.Points(4), vg.Points(4)}, draw.CircleGlyph{}},
+	poolGoRedisV9:      {color.RGBA{R: 20, G: 20, B: 20, A: 255}, []vg.Length{vg.Points(8), vg.Points(3)}, draw.PlusGlyph{}},
 	poolSync:           {color.RGBA{R: 128, G: 128, B: 128, A: 255}, []vg.Length{vg.Points(1), vg.Points(1)}, draw.BoxGlyph{}},
 }
 
@@ -60,9 +62,25 @@ func addLine(p *plot.Plot, pool string, pts plotter.XYs) error {
 	return nil
 }
 
+// addPlainLine adds pool's points to p as a line without markers (for
+// dense curves), in pool's style, and to the legend.
+func addPlainLine(p *plot.Plot, pool string, pts plotter.XYs) error {
+	l, err := plotter.NewLine(pts)
+	if err != nil {
+		return err
+	}
+	st := styleOf(pool)
+	l.Color, l.Dashes = st.color, st.dashes
+	l.Width = vg.Points(1.5)
+	p.Add(l)
+	p.Legend.Add(poolInfo(pool).Label, l)
+	return nil
+}
+
 // Charts draws the report's charts into dir with gonum/plot and returns
-// their file names (relative to dir) by scenario.
-func Charts(ds *Dataset, dir string) (map[string][]string, error) {
+// their file names (relative to dir) by scenario. hdr, if not nil, has the
+// exhaustion scenario's histograms, for its percentile plots.
+func Charts(ds *Dataset, hdr hdrSet, dir string) (map[string][]string, error) {
 	out := map[string][]string{}
 	add := func(bench, name string, p *plot.Plot) error {
 		if p == nil {
@@ -95,6 +113,18 @@ func Charts(ds *Dataset, dir string) (map[string][]string, error) {
 				return nil, err
 			}
 			if err := add(sc.Name, "exhaustion-wait-"+g, p); err != nil {
+				return nil, err
+			}
+		}
+		for _, g := range values(sc, "goroutines") {
+			if hdr[g] == nil {
+				continue
+			}
+			p, err := hdrChart(hdr[g], fmt.Sprintf("Distribution of time in the pool per use, %s PoolSize goroutines (all timed runs merged)", g))
+			if err != nil {
+				return nil, err
+			}
+			if err := add(sc.Name, "exhaustion-hdr-"+g, p); err != nil {
 				return nil, err
 			}
 		}

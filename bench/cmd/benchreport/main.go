@@ -1,7 +1,7 @@
 // Command benchreport turns the output of the bench module's benchmarks into
 // a report, and gates regressions.
 //
-//	benchreport report -out DIR [-machine FILE] [-note TEXT]... RAW...
+//	benchreport report -out DIR [-machine FILE] [-note TEXT]... [-hdr LOG]... RAW...
 //	benchreport compare [-threshold 0.05] OLD NEW
 //	benchreport cpuprobe [-label before|after] [-runs 5] [-iters 50000000]
 //	benchreport freeport
@@ -12,6 +12,8 @@
 // linked from the report relative to DIR. -machine names a file of
 // "key: value" lines describing the machine; its "CPU probe before" and
 // "CPU probe after" lines, if any, are compared in the report's header.
+// -hdr names the exhaustion scenario's histogram logs (bench.SaveHistogram),
+// from which the report draws a percentile plot per goroutine count.
 //
 // compare reads two `go test -bench` outputs of the same benchmarks and
 // exits with status 1 if any time per op got worse beyond noise: the
@@ -66,7 +68,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchreport report -out DIR [-machine FILE] [-note TEXT]... RAW...\n       benchreport compare [-threshold F] OLD NEW\n       benchreport cpuprobe [-label L] [-runs N] [-iters N]\n       benchreport freeport")
+	fmt.Fprintln(os.Stderr, "usage: benchreport report -out DIR [-machine FILE] [-note TEXT]... [-hdr LOG]... RAW...\n       benchreport compare [-threshold F] OLD NEW\n       benchreport cpuprobe [-label L] [-runs N] [-iters N]\n       benchreport freeport")
 	os.Exit(2)
 }
 
@@ -80,8 +82,9 @@ func reportCmd(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ExitOnError)
 	out := fs.String("out", "bench-report", "report directory")
 	machine := fs.String("machine", "", "file of `key: value` lines describing the machine")
-	var ns notes
+	var ns, hdrLogs notes
 	fs.Var(&ns, "note", "a line for the top of the report (repeatable)")
+	fs.Var(&hdrLogs, "hdr", "an HdrHistogram interval log of the exhaustion scenario (repeatable)")
 	_ = fs.Parse(args)
 	if fs.NArg() == 0 {
 		return fmt.Errorf("no benchmark output files")
@@ -103,7 +106,13 @@ func reportCmd(args []string) error {
 		}
 		r.Raw = append(r.Raw, filepath.ToSlash(rel))
 	}
-	if r.Charts, err = Charts(ds, *out); err != nil {
+	var hdr hdrSet
+	if len(hdrLogs) > 0 {
+		if hdr, err = loadHDR(hdrLogs); err != nil {
+			return err
+		}
+	}
+	if r.Charts, err = Charts(ds, hdr, *out); err != nil {
 		return err
 	}
 	f, err := os.Create(filepath.Join(*out, "report.md"))

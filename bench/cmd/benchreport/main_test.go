@@ -97,7 +97,7 @@ func TestReportChannelVariants(t *testing.T) {
 	if strings.Contains(md, "worse than channel-untimed") {
 		t.Errorf("report lists a loss to channel-untimed, a lower bound:\n%s", md)
 	}
-	charts, err := Charts(ds, dir)
+	charts, err := Charts(ds, nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func tallyOf(sc *Scenario, m Metric, ref string) tally {
 		case v.Significant:
 			t.losses++
 			t.lost = append(t.lost, fmt.Sprintf("%s: %s %s× worse than %s (%s vs %s, %s)",
-				sc.Label(cfg), m.Title, factorString(v.Factor()), refName, humanValue(x.Summary.Center, m.Unit),
+				sc.Label(cfg), m.Title, factorString(v.Factor()), poolInfo(refName).Label, humanValue(x.Summary.Center, m.Unit),
 				humanValue(r.Summary.Center, m.Unit), v.Cmp))
 		}
 	}
@@ -161,6 +161,8 @@ func factorString(f float64) string {
 func (r *Report) Write(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("# shardpool benchmark report\n\n")
+	r.writeSummary(w)
+	p("## Machine and run\n\n")
 	p("| | |\n|---|---|\n")
 	ratio, spread, probed := probeChange(r.Machine)
 	for _, kv := range r.Machine {
@@ -179,7 +181,7 @@ func (r *Report) Write(w io.Writer) {
 		"(below 1 is faster for times and latencies, above 1 is more for ops/s); `p` is the Mann-Whitney U test's " +
 		"p-value and `~` means no significant difference at α=0.05. All of it is computed with " +
 		"golang.org/x/perf/benchmath, the library behind benchstat. The *best peer* is the best of puddle, " +
-		"`channel` (the channel pool with a wait timer) and (end to end on redis) go-redis at each configuration; " +
+		"`channel` (the channel pool with a wait timer), go-redis v8's and v9's own pools and (end to end on redis) the go-redis v9 client at each configuration; " +
 		"`channel-untimed` (the same pool without a wait timer) and sync.Pool are lower bounds, never counted as the best peer; " +
 		"the verdicts quote them apart.\n\n")
 	r.writeContenders(w)
@@ -225,6 +227,18 @@ func (r *Report) Write(w io.Writer) {
 			}
 			lost = append(lost, tallyOf(sc, m, poolBaseline).lost...)
 			lost = append(lost, tallyOf(sc, m, "").lost...)
+			// go-redis's own pools by name too, even where another
+			// peer is better still: they are what readers run today.
+			for _, ref := range []string{poolGoRedisV8, poolGoRedisV9} {
+				if !contains(sc.Pools, ref) {
+					continue
+				}
+				for _, l := range tallyOf(sc, m, ref).lost {
+					if !contains(lost, l) { // already there as the best peer
+						lost = append(lost, l)
+					}
+				}
+			}
 		}
 		if len(lost) == 0 {
 			continue

@@ -46,6 +46,8 @@ const (
 	poolPuddle         = "puddle"
 	poolChannel        = "channel"
 	poolChannelUntimed = "channel-untimed"
+	poolGoRedisV8      = "go-redis-v8"
+	poolGoRedisV9      = "go-redis-v9"
 	poolGoRedis        = "go-redis"
 	poolSync           = "syncpool"
 )
@@ -94,7 +96,11 @@ var pools = []PoolInfo{
 	{Name: poolChannelUntimed, Label: "channel-untimed (no wait timer; lower bound)", Role: RoleLowerBound,
 		Ref:   "channel-untimed, the lower bound that waits without a timer",
 		About: "the same channel pool waiting without a timer, so without a bound: it skips the timer `channel` arms and stops on every wait, the price of bounding a wait that shardpool and the baseline pay in their own ways. Its wait figures are a lower bound for a channel pool, not a like-for-like peer. It is never counted as the best peer; verdicts quote it apart."},
-	{Name: poolGoRedis, Label: poolGoRedis, Role: RolePeer,
+	{Name: poolGoRedisV8, Label: "go-redis v8", Role: RolePeer,
+		About: "go-redis v8's own pool (`github.com/go-redis/redis/v8` v8.11.5, `internal/pool`), run by our driver inside a copy of the module (bench/testdata/goredis): PoolSize as the others, PoolTimeout 10 s, no idle expiry and no reaper; a slice and a mutex, a channel of turns, a timer per wait. The baseline reimplements this design."},
+	{Name: poolGoRedisV9, Label: "go-redis v9", Role: RolePeer,
+		About: "go-redis v9's own pool (`github.com/redis/go-redis/v9`, `internal/pool`, at the version bench/go.mod requires), run the same way: PoolSize as the others, PoolTimeout 10 s, no idle expiry, everything else at the v9 client's defaults (5 s dial timeout, MaxConcurrentDials = PoolSize, 32 KiB read and write buffers per connection) and its health check on each idle connection handed out, which on these in-memory connections (not `syscall.Conn`s) is a SetDeadline call and a type assertion, and on TCP adds a non-blocking recv syscall. Each new connection is moved to IDLE as the client does after its handshake (the handshake itself, network work, is left out as for every pool)."},
+	{Name: poolGoRedis, Label: "go-redis v9 client", Role: RolePeer,
 		About: "the `github.com/redis/go-redis/v9` client with its own pool (same PoolSize), end to end on the real redis-server only."},
 	{Name: poolSync, Label: "syncpool (lower bound)", Role: RoleLowerBound,
 		Ref:   "syncpool, the lower bound with neither bound nor lifecycle",

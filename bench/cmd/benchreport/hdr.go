@@ -1,0 +1,175 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strings"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// The exhaustion scenario logs every run's latency histogram (bench.SaveHistogram,
+// HdrHistogram's interval log format, tagged with the benchmark's name). The
+// report merges each pool's runs at each goroutine count and draws the
+// classic HDR percentile plot: latency against percentile, the percentile
+// axis stretched as 1/(1-q) on a log scale, so that the tail (99%, 99.9%,
+// ...) gets as much room as the body.
+
+// hdrSet is the merged histograms of one scenario, by goroutine count and
+// pool.
+type hdrSet map[string]map[string]*hdrhistogram.Histogram
+
+// calibrationShare is the fraction of a benchmark's largest run below
+// which a run counts as one of go test's calibration runs (b.N = 1, 100,
+// ... before the timed run) and is left out of the merge.
+const calibrationShare = 0.1
+
+// loadHDR reads interval logs and merges, per benchmark name, the runs that
+// are not calibration runs.
+func loadHDR(paths []string) (hdrSet, error) {
+	byTag := map[string][]*hdrhistogram.Histogram{}
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		rd := hdrhistogram.NewHistogramLogReader(f)
+		for {
+			h, err := rd.NextIntervalHistogram()
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			if h == nil {
+				break
+			}
+			byTag[h.Tag()] = append(byTag[h.Tag()], h)
+		}
+		f.Close()
+	}
+	set := hdrSet{}
+	for tag, hs := range byTag {
+		pool, goroutines, ok := parseHDRTag(tag)
+		if !ok {
+			continue
+		}
+		var largest int64
+		for _, h := range hs {
+			largest = max(largest, h.TotalCount())
+		}
+		merged := hdrhistogram.New(hs[0].LowestTrackableValue(), hs[0].HighestTrackableValue(), int(hs[0].SignificantFigures()))
+		for _, h := range hs {
+			if float64(h.TotalCount()) >= calibrationShare*float64(largest) {
+				merged.Merge(h)
+			}
+		}
+		if set[goroutines] == nil {
+			set[goroutines] = map[string]*hdrhistogram.Histogram{}
+		}
+		set[goroutines][pool] = merged
+	}
+	return set, nil
+}
+
+// parseHDRTag reads pool= and goroutines= from a benchmark name such as
+// BenchmarkExhaustionWait/pool=shardpool/size=8/goroutines=4x.
+func parseHDRTag(tag string) (pool, goroutines string, ok bool) {
+	for _, part := range strings.Split(tag, "/") {
+		k, v, found := strings.Cut(part, "=")
+		switch {
+		case !found:
+		case k == "pool":
+			pool = v
+		case k == "goroutines":
+			goroutines = v
+		}
+	}
+	return pool, goroutines, pool != "" && goroutines != ""
+}
+
+// percentileTicks labels the 1/(1-q) axis with percentiles: 0%, 50%, 90%,
+// 99%, 99.9%, ...
+type percentileTicks struct{}
+
+func (percentileTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	add := func(x float64, label string) {
+		if x >= lo && x <= hi {
+			ticks = append(ticks, plot.Tick{Value: x, Label: label})
+		}
+	}
+	add(1, "0%")
+	add(2, "50%")
+	for k := 1; k <= 9; k++ {
+		x := math.Pow(10, float64(k))
+		add(x, percentileLabel(1-1/x))
+	}
+	return ticks
+}
+
+// percentileLabel formats quantile q as 99.9%.
+func percentileLabel(q float64) string {
+	s := fmt.Sprintf("%.10f", 100*q)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s + "%"
+}
+
+// hdrChart draws one goroutine count's percentile plot: a line per pool,
+// latency in µs on a log scale.
+func hdrChart(byPool map[string]*hdrhistogram.Histogram, title string) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "percentile (log scale of 1/(1-q))"
+	p.Y.Label.Text = "Get + Put, µs (log scale; lower is better)"
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, percentileTicks{}
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(10)
+	p.Legend.YOffs = -vg.Points(10)
+	p.Add(plotter.NewGrid())
+	var pools []string
+	for pool := range byPool {
+		pools = append(pools, pool)
+	}
+	drawn := 0
+	for _, pool := range sortPools(pools) {
+		pts := percentilePoints(byPool[pool])
+		if len(pts) < 2 {
+			continue
+		}
+		if err := addPlainLine(p, pool, pts); err != nil {
+			return nil, err
+		}
+		drawn++
+	}
+	if drawn == 0 {
+		return nil, nil
+	}
+	return p, nil
+}
+
+// percentilePoints samples h at quantiles evenly spaced on the 1/(1-q)
+// log axis, 20 per decade, as far as h has samples for (1/(1-q) <= count),
+// then its maximum.
+func percentilePoints(h *hdrhistogram.Histogram) plotter.XYs {
+	var pts plotter.XYs
+	n := float64(h.TotalCount())
+	for k := 0; ; k++ {
+		x := math.Pow(10, float64(k)/20)
+		if x > n {
+			break
+		}
+		q := 1 - 1/x
+		v := float64(h.ValueAtQuantile(100*q)) / 1e3
+		pts = append(pts, plotter.XY{X: x, Y: max(v, 1e-3)})
+	}
+	if len(pts) > 0 {
+		pts = append(pts, plotter.XY{X: n, Y: max(float64(h.Max())/1e3, 1e-3)})
+	}
+	return pts
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// TestSummary checks the reader's summary: go-redis-v9 (a hyphenated name
+// ending in a digit) is one pool, a peer; the winner is named; shardpool's
+// ratio to go-redis v9 and to the best peer are given; a loss to the best
+// peer is said in the paragraph.
+func TestSummary(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "hotpath.txt")
+	writeRun(t, raw, map[string]float64{"shardpool": 30, "baseline": 120, "go-redis-v9": 200, "puddle": 20})
+	ds, err := Load([]string{raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := ds.Scenarios["HotPathGetPut"]; !contains(sc.Pools, "go-redis-v9") {
+		t.Fatalf("pools = %v, want go-redis-v9 among them", sc.Pools)
+	}
+	var b strings.Builder
+	(&Report{DS: ds}).Write(&b)
+	md := b.String()
+	if i, j := strings.Index(md, "## Summary"), strings.Index(md, "## Machine and run"); i < 0 || j < i {
+		t.Fatalf("the summary does not open the report:\n%s", md)
+	}
+	for _, want := range []string{
+		"| Hot path: Get+Put with idle connections | cpu=2 | time per op (lower is better) | puddle |",
+		"**0.16×** (p=0.002 n=6)", // vs go-redis v9: 32.5 / 202.5
+		"**1.44×** (p=0.002 n=6) puddle",
+		"**Where it loses:** hot path: Get+Put with idle connections (cpu=2)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "did not run in this report") {
+		t.Error("the summary says go-redis v9 did not run")
+	}
+}
+
+// TestSummaryWithoutGoRedis checks that a report without go-redis v9's
+// pool says so instead of leaving its column unexplained.
+func TestSummaryWithoutGoRedis(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "hotpath.txt")
+	writeRun(t, raw, map[string]float64{"shardpool": 30, "baseline": 120, "puddle": 40})
+	ds, err := Load([]string{raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	(&Report{DS: ds}).Write(&b)
+	md := b.String()
+	for _, want := range []string{"go-redis v9's own pool did not run in this report", "| n/a |", "in 1 of 1 headline rows"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestHDRPlot checks the exhaustion percentile plots: runs are merged per
+// pool and goroutine count, calibration runs (far smaller than the largest
+// run) are left out, and a chart is drawn per goroutine count.
+func TestHDRPlot(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "exhaustion.hlog")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := hdrhistogram.NewHistogramLogWriter(f)
+	write := func(pool string, n int, value int64) {
+		h := hdrhistogram.New(1, 60e9, 2)
+		for range n {
+			_ = h.RecordValue(value)
+		}
+		h.SetTag("BenchmarkExhaustionWait/pool=" + pool + "/size=8/goroutines=4x")
+		if err := w.OutputIntervalHistogram(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("shardpool", 1, 1e9) // a calibration run: left out
+	write("shardpool", 1000, 1000)
+	write("shardpool", 900, 2000)
+	write("go-redis-v9", 1000, 5000)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	set, err := loadHDR([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := set["4x"]["shardpool"]
+	if sp == nil || set["4x"]["go-redis-v9"] == nil {
+		t.Fatalf("set = %v", set)
+	}
+	if sp.TotalCount() != 1900 || sp.Max() > 2100 {
+		t.Errorf("shardpool merged %d values, max %d; want 1900, max about 2000 (calibration run left out)", sp.TotalCount(), sp.Max())
+	}
+	raw := filepath.Join(dir, "exhaustion.txt")
+	body := "pkg: x\n"
+	for _, pool := range []string{"shardpool", "go-redis-v9"} {
+		body += "BenchmarkExhaustionWait/pool=" + pool + "/size=8/goroutines=4x-2 \t1000\t100 ns/op\t1000 p50-ns\t2000 p99-ns\n"
+	}
+	if err := os.WriteFile(raw, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := Load([]string{raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	charts, err := Charts(ds, set, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range charts["ExhaustionWait"] {
+		found = found || c == "exhaustion-hdr-4x.png"
+	}
+	if !found {
+		t.Fatalf("charts = %v, want exhaustion-hdr-4x.png", charts)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "exhaustion-hdr-4x.png")); err != nil || st.Size() == 0 {
+		t.Fatalf("chart not written: %v", err)
+	}
+	if got := percentileLabel(0.999); got != "99.9%" {
+		t.Errorf("percentileLabel(0.999) = %q", got)
+	}
+}
