@@ -218,9 +218,12 @@ build_goredis() {
 	local name=$1 modver=$2 label=$3 v=${1#go-redis-} dir src err
 	src="$tmp/goredis/$v"
 	mkdir -p "$tmp/goredis"
-	if ! dir=$(go mod download -json "$modver" 2>"$tmp/goredis/$v.err" |
-		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || [ -z "$dir" ] || [ ! -d "$dir/internal/pool" ]; then
-		err=$(grep -m1 -i -e error -e '"Error"' "$tmp/goredis/$v.err" 2>/dev/null || head -n1 "$tmp/goredis/$v.err" 2>/dev/null || true)
+	# -json reports a failure on stdout, as an "Error" field.
+	go mod download -json "$modver" >"$tmp/goredis/$v.json" 2>&1 || true
+	dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' "$tmp/goredis/$v.json")
+	if [ -z "$dir" ] || [ ! -d "$dir/internal/pool" ]; then
+		err=$(sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' "$tmp/goredis/$v.json" | head -n1)
+		[ -n "$err" ] || err=$(head -n1 "$tmp/goredis/$v.json")
 		notes+=("$label ($modver) was not run: the module could not be fetched with \`go mod download\` (${err:-no error text}); the report goes on without it.")
 		log "$label could not be fetched; it is left out"
 		return 1
