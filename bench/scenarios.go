@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,21 +72,34 @@ const (
 // which shows starvation)? Unbounded contenders (sync.Pool) are left out:
 // they never make anyone wait. Each run's histogram also goes to the log
 // that $BENCH_HDR_LOG names, if set (see SaveHistogram).
+//
+// caller=spins is the scenario proper: a use of a connection is pure CPU
+// work, so a goroutine that the pool does not block never leaves its P until
+// the scheduler preempts it (every 10 ms), possibly mid-Get or mid-Put.
+// caller=yields (at 16× only) is the same load with a runtime.Gosched after
+// each Put, as a caller that does network I/O gives up its P: it shows how
+// much of the maximum is that preemption rather than the pool.
 func ExhaustionWait(b *testing.B, cs []Contender) {
 	ctx := context.Background()
+	type load struct {
+		mult  int
+		yield bool
+	}
+	loads := []load{{4, false}, {16, false}, {64, false}, {16, true}}
 	for _, c := range cs {
 		if !c.Bounded {
 			continue
 		}
-		for _, mult := range []int{4, 16, 64} {
-			name := fmt.Sprintf("pool=%s/size=%d/goroutines=%dx", c.Name, exhaustionSize, mult)
+		for _, l := range loads {
+			caller := map[bool]string{false: "spins", true: "yields"}[l.yield]
+			name := fmt.Sprintf("pool=%s/size=%d/goroutines=%dx/caller=%s", c.Name, exhaustionSize, l.mult, caller)
 			b.Run(name, func(b *testing.B) {
 				p := c.New(Config{Size: exhaustionSize, Dial: FakeDial})
 				defer p.Close()
 				if err := Fill(ctx, p, exhaustionSize); err != nil {
 					b.Fatal(err)
 				}
-				h := exhaust(b, p, mult)
+				h := exhaustLoad(b, p, l.mult, l.yield)
 				ReportLatency(b, h, "")
 				SaveHistogram(b, h)
 			})
@@ -97,6 +111,11 @@ func ExhaustionWait(b *testing.B, cs []Contender) {
 // connections, from mult × exhaustionSize goroutines, and returns the time
 // each use spent in the pool.
 func exhaust(b *testing.B, p Pool, mult int) *hdrhistogram.Histogram {
+	return exhaustLoad(b, p, mult, false)
+}
+
+// exhaustLoad is exhaust, with a runtime.Gosched after each Put if yield.
+func exhaustLoad(b *testing.B, p Pool, mult int, yield bool) *hdrhistogram.Histogram {
 	ctx := context.Background()
 	return Load(b, mult*exhaustionSize, func(_ int, hist *hdrhistogram.Histogram) error {
 		t0 := time.Now()
@@ -113,6 +132,9 @@ func exhaust(b *testing.B, p Pool, mult int) *hdrhistogram.Histogram {
 		// (shardpool's Put yields to the Get it hands its connection
 		// to).
 		Record(hist, inGet+time.Since(t1))
+		if yield {
+			runtime.Gosched()
+		}
 		return nil
 	})
 }

@@ -106,25 +106,25 @@ func Charts(ds *Dataset, hdr hdrSet, dir string) (map[string][]string, error) {
 		}
 	}
 	if sc := ds.Scenarios["ExhaustionWait"]; sc != nil {
-		for _, g := range values(sc, "goroutines") {
-			p, err := percentileChart(sc, map[string]string{"goroutines": g},
-				fmt.Sprintf("Time in the pool per use (Get + Put), %s PoolSize goroutines (PoolSize 8)", g))
+		for _, l := range exhaustionLoads(sc) {
+			p, err := percentileChart(sc, l.fixed(),
+				fmt.Sprintf("Time in the pool per use (Get + Put), %s PoolSize goroutines%s (PoolSize 8)", l.goroutines, l.words()))
 			if err != nil {
 				return nil, err
 			}
-			if err := add(sc.Name, "exhaustion-wait-"+g, p); err != nil {
+			if err := add(sc.Name, "exhaustion-wait-"+l.file(), p); err != nil {
 				return nil, err
 			}
 		}
-		for _, g := range values(sc, "goroutines") {
-			if hdr[g] == nil {
+		for _, l := range exhaustionLoads(sc) {
+			if hdr[l] == nil {
 				continue
 			}
-			p, err := hdrChart(hdr[g], fmt.Sprintf("Distribution of time in the pool per use, %s PoolSize goroutines (all timed runs merged)", g))
+			p, err := hdrChart(hdr[l], fmt.Sprintf("Distribution of time in the pool per use, %s PoolSize goroutines%s", l.goroutines, l.words()))
 			if err != nil {
 				return nil, err
 			}
-			if err := add(sc.Name, "exhaustion-hdr-"+g, p); err != nil {
+			if err := add(sc.Name, "exhaustion-hdr-"+l.file(), p); err != nil {
 				return nil, err
 			}
 		}

@@ -12,7 +12,7 @@ import (
 
 // configKeys are the sub-benchmark keys (besides pool) that tell the
 // configurations of a scenario apart, in the order labels show them.
-var configKeys = []string{"server", "size", "goroutines", "expiry", "stale", "sweeps", "gomaxprocs"}
+var configKeys = []string{"server", "size", "goroutines", "caller", "expiry", "stale", "sweeps", "gomaxprocs"}
 
 // Config is one configuration of a scenario: the values of configKeys.
 type Config struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -19,9 +20,47 @@ import (
 // axis stretched as 1/(1-q) on a log scale, so that the tail (99%, 99.9%,
 // ...) gets as much room as the body.
 
-// hdrSet is the merged histograms of one scenario, by goroutine count and
+// hdrSet is the merged histograms of the exhaustion scenario, by load and
 // pool.
-type hdrSet map[string]map[string]*hdrhistogram.Histogram
+type hdrSet map[exhaustionLoad]map[string]*hdrhistogram.Histogram
+
+// exhaustionLoad is one load of the exhaustion scenario: its goroutine
+// count (4x) and its caller (spins, yields; "" in runs from before the
+// caller key).
+type exhaustionLoad struct{ goroutines, caller string }
+
+// fixed selects the load's configurations.
+func (l exhaustionLoad) fixed() map[string]string {
+	return map[string]string{"goroutines": l.goroutines, "caller": l.caller}
+}
+
+// words describes the load in a chart title.
+func (l exhaustionLoad) words() string {
+	if l.caller == "yields" {
+		return ", callers yielding after each Put"
+	}
+	return ""
+}
+
+// file is the load's part of a chart's file name: 16x, 16x-yields.
+func (l exhaustionLoad) file() string {
+	if l.caller == "" || l.caller == "spins" {
+		return l.goroutines
+	}
+	return l.goroutines + "-" + l.caller
+}
+
+// exhaustionLoads returns the loads of the exhaustion scenario, in order.
+func exhaustionLoads(sc *Scenario) []exhaustionLoad {
+	var out []exhaustionLoad
+	for _, c := range sc.Configs {
+		l := exhaustionLoad{c.Values["goroutines"], c.Values["caller"]}
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
 
 // calibrationShare is the fraction of a benchmark's largest run below
 // which a run counts as one of go test's calibration runs (b.N = 1, 100,
@@ -53,7 +92,7 @@ func loadHDR(paths []string) (hdrSet, error) {
 	}
 	set := hdrSet{}
 	for tag, hs := range byTag {
-		pool, goroutines, ok := parseHDRTag(tag)
+		pool, load, ok := parseHDRTag(tag)
 		if !ok {
 			continue
 		}
@@ -67,17 +106,17 @@ func loadHDR(paths []string) (hdrSet, error) {
 				merged.Merge(h)
 			}
 		}
-		if set[goroutines] == nil {
-			set[goroutines] = map[string]*hdrhistogram.Histogram{}
+		if set[load] == nil {
+			set[load] = map[string]*hdrhistogram.Histogram{}
 		}
-		set[goroutines][pool] = merged
+		set[load][pool] = merged
 	}
 	return set, nil
 }
 
-// parseHDRTag reads pool= and goroutines= from a benchmark name such as
-// BenchmarkExhaustionWait/pool=shardpool/size=8/goroutines=4x.
-func parseHDRTag(tag string) (pool, goroutines string, ok bool) {
+// parseHDRTag reads pool=, goroutines= and caller= from a benchmark name
+// such as BenchmarkExhaustionWait/pool=shardpool/size=8/goroutines=4x/caller=spins.
+func parseHDRTag(tag string) (pool string, load exhaustionLoad, ok bool) {
 	for _, part := range strings.Split(tag, "/") {
 		k, v, found := strings.Cut(part, "=")
 		switch {
@@ -85,10 +124,12 @@ func parseHDRTag(tag string) (pool, goroutines string, ok bool) {
 		case k == "pool":
 			pool = v
 		case k == "goroutines":
-			goroutines = v
+			load.goroutines = v
+		case k == "caller":
+			load.caller = v
 		}
 	}
-	return pool, goroutines, pool != "" && goroutines != ""
+	return pool, load, pool != "" && load.goroutines != ""
 }
 
 // percentileTicks labels the 1/(1-q) axis with percentiles: 0%, 50%, 90%,

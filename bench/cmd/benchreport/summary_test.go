@@ -81,7 +81,7 @@ func TestHDRPlot(t *testing.T) {
 		for range n {
 			_ = h.RecordValue(value)
 		}
-		h.SetTag("BenchmarkExhaustionWait/pool=" + pool + "/size=8/goroutines=4x")
+		h.SetTag("BenchmarkExhaustionWait/pool=" + pool + "/size=8/goroutines=4x/caller=spins")
 		if err := w.OutputIntervalHistogram(h); err != nil {
 			t.Fatal(err)
 		}
@@ -97,8 +97,9 @@ func TestHDRPlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp := set["4x"]["shardpool"]
-	if sp == nil || set["4x"]["go-redis-v9"] == nil {
+	load := exhaustionLoad{"4x", "spins"}
+	sp := set[load]["shardpool"]
+	if sp == nil || set[load]["go-redis-v9"] == nil {
 		t.Fatalf("set = %v", set)
 	}
 	if sp.TotalCount() != 1900 || sp.Max() > 2100 {
@@ -107,7 +108,7 @@ func TestHDRPlot(t *testing.T) {
 	raw := filepath.Join(dir, "exhaustion.txt")
 	body := "pkg: x\n"
 	for _, pool := range []string{"shardpool", "go-redis-v9"} {
-		body += "BenchmarkExhaustionWait/pool=" + pool + "/size=8/goroutines=4x-2 \t1000\t100 ns/op\t1000 p50-ns\t2000 p99-ns\n"
+		body += "BenchmarkExhaustionWait/pool=" + pool + "/size=8/goroutines=4x/caller=spins-2 \t1000\t100 ns/op\t1000 p50-ns\t2000 p99-ns\n"
 	}
 	if err := os.WriteFile(raw, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
