@@ -4,27 +4,41 @@
 #
 #   scripts/chaos.sh [--short] [--out DIR] [-- DRIVER FLAGS...]
 #
-#   (no flag)   three rounds of long phases (about 3 minutes)
-#   --short     one round of short phases (under 90 s, compiling included);
-#               CI runs this
-#   --out DIR   also write DIR/chaos.md (the results), DIR/redis.log, and
-#               the timeline: DIR/chaos-timeline.csv (pool state, requests,
-#               errors, Get p99 and dials every 100 ms) and its chart,
-#               DIR/chaos-timeline.png
+#   (no flag)   three rounds of long phases (about 5 minutes)
+#   --short     one round of short phases (about 2 minutes, compiling
+#               included); CI runs this
+#   --out DIR   also write DIR/chaos.md (the results, each fault's chart
+#               linked from its row and shown under its details),
+#               DIR/redis.log, the timeline: DIR/chaos-timeline.csv (pool
+#               state, requests, errors, Get p99 and dials every 100 ms) and
+#               its chart, DIR/chaos-timeline.png, and one chart per fault,
+#               DIR/chaos-round-N-FAULT.png (that fault's window of the
+#               timeline: requests/s, errors/s, p99, connections held and
+#               idle, waiting Gets; the fault's start and end marked)
 #   -- FLAGS    passed to the driver (bench/cmd/chaos), e.g.
-#               -- -health-check-idle=-1s for a run without health checks
+#               -- -health-check-idle=-1s for a run without health checks,
+#               -- -faults latency,blackhole for two faults only (the names:
+#               kill stop clientkill hungprobe latency blackhole dialhole
+#               reset bandwidth), -- -goredis=false without go-redis
 #
-# Faults, in each round: SIGKILL mid-load, a restart on the same port,
-# SIGSTOP then SIGCONT, CLIENT KILL of the server's side of idle pooled
-# connections, and a restart while the breaker's probe dial hangs. Prints a table (fault, time to detect, time to recover,
-# errors, goroutines and pool Len before and after) and exits 1 if a bound
-# is violated. redis-server comes from Debian's packages (installed with
-# apt-get when missing and running as root); it listens on 127.0.0.1 only
-# and is always stopped on exit.
+# Faults, in each round, to the server: SIGKILL mid-load, a restart on the
+# same port, SIGSTOP then SIGCONT, CLIENT KILL of the server's side of idle
+# pooled connections, and a restart while the breaker's probe dial hangs.
+# Then network faults through toxiproxy (in the driver, as a library, on
+# 127.0.0.1), each to a shardpool pool and, beside it through its own
+# proxy, a go-redis v9 client of the same settings: +50 ms latency for 5 s,
+# a black hole for established connections (timeout toxic), a black hole
+# for new dials (timeout toxic, all connections closed), reset_peer, and a
+# 1 KB/s bandwidth limit. Prints a table (fault, client, time to detect,
+# time to recover, errors, max Get and request, goroutines and open
+# connections before and after) and exits 1 if a bound of shardpool's is
+# violated (go-redis's rows are reported, not checked). redis-server comes
+# from Debian's packages (installed with apt-get when missing and running
+# as root); it listens on 127.0.0.1 only and is always stopped on exit.
 set -euo pipefail
 
 usage() {
- 	sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+ 	sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -130,7 +144,7 @@ log "redis-server $("$redis_bin" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') is
 # ---------------------------------------------------------------- driver
 args=(-addr "127.0.0.1:$port" -pid "$redis_pid" -pidfile "$pidfile")
 [ "$short" -eq 1 ] && args+=(-short)
-[ -n "$out" ] && args+=(-out "$out/chaos.md" -timeline "$out/chaos-timeline.csv" -chart "$out/chaos-timeline.png")
+[ -n "$out" ] && args+=(-out "$out/chaos.md" -timeline "$out/chaos-timeline.csv" -chart "$out/chaos-timeline.png" -round-charts "$out")
 args+=(${extra[@]+"${extra[@]}"})
 rc=0
 "$tmp/chaos" "${args[@]}" -- "${server[@]}" || rc=$?

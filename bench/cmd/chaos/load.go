@@ -9,12 +9,14 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/redis/go-redis/v9"
 	"github.com/shardpool/shardpool"
 	"github.com/shardpool/shardpool/bench"
 )
@@ -64,7 +66,7 @@ func classify(err error) errClass {
 		return classWrong
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return classRefused
-	case errors.Is(err, shardpool.ErrPoolTimeout):
+	case errors.Is(err, shardpool.ErrPoolTimeout), errors.Is(err, redis.ErrPoolTimeout):
 		return classPoolTimeout
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		return classTimeout
@@ -90,11 +92,15 @@ type workerStats struct {
 	firstOK, lastOK   time.Duration
 
 	maxGet, maxReq time.Duration
+	maxIO          time.Duration // the longest request less its Get
 	// slowGet and slowReq describe the slowest Get and request.
 	slowGet, slowReq slowest
 	// maxFastFail is the longest Get that started after the breaker
 	// tripped and failed.
 	maxFastFail time.Duration
+	// firstSlow and lastSlow are when the first and the last request that
+	// took at least the load's slowMark ended.
+	firstSlow, lastSlow time.Duration
 
 	getHist, reqHist *hdrhistogram.Histogram
 }
@@ -166,7 +172,10 @@ type segment struct {
 	unrecovered int           // workers whose last request failed
 	maxGet      time.Duration
 	maxReq      time.Duration
+	maxIO       time.Duration
 	maxFastFail time.Duration
+	firstSlow   time.Duration // the first request slower than slowMark ended
+	lastSlow    time.Duration // the last one ended
 	slowGet     slowest
 	slowReq     slowest
 	p99Get      time.Duration
@@ -174,16 +183,23 @@ type segment struct {
 	panics      []string
 }
 
-// load runs workers that send PING, SET and GET through the pool, in
+// load runs workers that send PING, SET and GET through a client, in
 // segments: start begins one, halt ends it and returns what it saw.
 type load struct {
-	pool    *shardpool.ConnPool
-	dialer  *dialer
-	tl      *timeline
-	t0      time.Time
-	stats   []workerStats
-	mergedG *hdrhistogram.Histogram
-	mergedR *hdrhistogram.Histogram
+	client    client
+	dialer    *dialer         // the pool's dialer, for its breaker's trip; nil for go-redis
+	side      *side           // the timeline's counters for this client
+	keyPrefix string          // keeps two loads on one server off each other's keys
+	labels    context.Context // the workers' pprof label (goroutines.go)
+	t0        time.Time
+	stats     []workerStats
+	mergedG   *hdrhistogram.Histogram
+	mergedR   *hdrhistogram.Histogram
+
+	// slowMark, when positive, makes workers note requests that take at
+	// least this long (workerStats.firstSlow, lastSlow); the driver sets
+	// it at a fault's start, while the workers run, hence an atomic.
+	slowMark atomic.Int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -192,15 +208,17 @@ type load struct {
 	panics  []string
 }
 
-func newLoad(pool *shardpool.ConnPool, d *dialer, tl *timeline, t0 time.Time, workers int) *load {
+func newLoad(c client, d *dialer, sd *side, owner, keyPrefix string, t0 time.Time, workers int) *load {
 	l := &load{
-		pool:    pool,
-		dialer:  d,
-		tl:      tl,
-		t0:      t0,
-		stats:   make([]workerStats, workers),
-		mergedG: bench.NewLatencyHistogram(),
-		mergedR: bench.NewLatencyHistogram(),
+		client:    c,
+		labels:    labelled(owner),
+		dialer:    d,
+		side:      sd,
+		keyPrefix: keyPrefix,
+		t0:        t0,
+		stats:     make([]workerStats, workers),
+		mergedG:   bench.NewLatencyHistogram(),
+		mergedR:   bench.NewLatencyHistogram(),
 	}
 	for i := range l.stats {
 		l.stats[i].getHist = bench.NewLatencyHistogram()
@@ -266,7 +284,10 @@ func (l *load) halt(bound time.Duration) (segment, error) {
 		}
 		s.maxGet = max(s.maxGet, ws.maxGet)
 		s.maxReq = max(s.maxReq, ws.maxReq)
+		s.maxIO = max(s.maxIO, ws.maxIO)
 		s.maxFastFail = max(s.maxFastFail, ws.maxFastFail)
+		s.firstSlow = minSet(s.firstSlow, ws.firstSlow)
+		s.lastSlow = max(s.lastSlow, ws.lastSlow)
 		s.slowGet.note(ws.slowGet.took, ws.slowGet.startedAt, ws.slowGet.err)
 		s.slowReq.note(ws.slowReq.took, ws.slowReq.startedAt, ws.slowReq.err)
 		l.mergedG.Merge(ws.getHist)
@@ -288,10 +309,52 @@ func minSet(a, b time.Duration) time.Duration {
 	return a
 }
 
-// worker sends requests until stop is closed: Get, one command with the I/O
-// deadline, then Put, or Remove on any error.
+// client is what the workers send their requests through: shardpool's
+// ConnPool (poolClient) or go-redis's client (goredisClient). A client is
+// used by all workers at once.
+type client interface {
+	// do sends the i-th request of the worker whose key and value prefix
+	// are given (val is the worker's scratch). get is how long getting a
+	// connection took, when the client can tell (hasGet); st is where err
+	// happened.
+	do(i int, key, prefix []byte, val *[]byte) (res result)
+}
+
+// result is the outcome of one request.
+type result struct {
+	get    time.Duration
+	hasGet bool
+	st     stage
+	err    error
+}
+
+// poolClient sends requests through a shardpool ConnPool: Get, one command
+// with the dialer's I/O deadline, then Put, or Remove on any error.
+type poolClient struct{ pool *shardpool.ConnPool }
+
+func (c poolClient) do(i int, key, prefix []byte, val *[]byte) result {
+	start := time.Now()
+	cn, err := c.pool.Get(context.Background())
+	get := time.Since(start)
+	if err != nil {
+		return result{get: get, hasGet: true, st: stageGet, err: err}
+	}
+	rc, ok := cn.NetConn().(*bench.RESPConn)
+	if !ok {
+		panic(fmt.Sprintf("pool returned a %T, not a *bench.RESPConn", cn.NetConn()))
+	}
+	if err := request(rc, i, key, prefix, val); err != nil {
+		c.pool.Remove(cn, err)
+		return result{get: get, hasGet: true, st: stageIO, err: err}
+	}
+	c.pool.Put(cn)
+	return result{get: get, hasGet: true}
+}
+
+// worker sends requests through l.client until stop is closed.
 func (l *load) worker(id int, ws *workerStats, stop <-chan struct{}) {
 	defer l.wg.Done()
+	pprof.SetGoroutineLabels(l.labels)
 	defer func() {
 		if v := recover(); v != nil {
 			l.panicMu.Lock()
@@ -299,8 +362,8 @@ func (l *load) worker(id int, ws *workerStats, stop <-chan struct{}) {
 			l.panicMu.Unlock()
 		}
 	}()
-	key := fmt.Appendf(nil, "chaos:w%d", id)
-	prefix := fmt.Appendf(nil, "w%d:", id)
+	key := fmt.Appendf(nil, "chaos:%sw%d", l.keyPrefix, id)
+	prefix := fmt.Appendf(nil, "%sw%d:", l.keyPrefix, id)
 	val := make([]byte, 0, 32)
 	pause := time.NewTimer(time.Hour)
 	pause.Stop()
@@ -323,43 +386,46 @@ func (l *load) worker(id int, ws *workerStats, stop <-chan struct{}) {
 		}
 		start := time.Now()
 		startOff := start.Sub(l.t0)
-		cn, err := l.pool.Get(context.Background())
-		getDur := time.Since(start)
-		ws.maxGet = max(ws.maxGet, getDur)
-		ws.slowGet.note(getDur, startOff, err)
-		bench.Record(ws.getHist, getDur)
-		if err != nil {
-			if trip := l.dialer.trippedAt.Load(); trip != 0 && startOff > time.Duration(trip) {
-				ws.maxFastFail = max(ws.maxFastFail, getDur)
-			}
-			ws.fail(l.now(), stageGet, err)
-			l.tl.request(getDur, err)
-			if !rest() {
-				return
-			}
-			continue
-		}
-		rc, ok := cn.NetConn().(*bench.RESPConn)
-		if !ok {
-			panic(fmt.Sprintf("pool returned a %T, not a *bench.RESPConn", cn.NetConn()))
-		}
-		err = request(rc, i, key, prefix, &val)
+		res := l.client.do(i, key, prefix, &val)
 		reqDur := time.Since(start)
-		ws.maxReq = max(ws.maxReq, reqDur)
-		ws.slowReq.note(reqDur, startOff, err)
-		bench.Record(ws.reqHist, reqDur)
-		if err != nil {
-			l.pool.Remove(cn, err)
-			ws.fail(l.now(), stageIO, err)
-			l.tl.request(getDur, err)
+		if res.hasGet {
+			ws.maxGet = max(ws.maxGet, res.get)
+			ws.slowGet.note(res.get, startOff, res.err)
+			bench.Record(ws.getHist, res.get)
+		}
+		if res.err != nil && res.st == stageGet {
+			if l.dialer != nil {
+				if trip := l.dialer.trippedAt.Load(); trip != 0 && startOff > time.Duration(trip) {
+					ws.maxFastFail = max(ws.maxFastFail, res.get)
+				}
+			}
+			ws.fail(l.now(), stageGet, res.err)
+			l.side.request(res, reqDur)
 			if !rest() {
 				return
 			}
 			continue
 		}
-		l.pool.Put(cn)
+		ws.maxReq = max(ws.maxReq, reqDur)
+		if res.hasGet {
+			ws.maxIO = max(ws.maxIO, reqDur-res.get)
+		}
+		ws.slowReq.note(reqDur, startOff, res.err)
+		bench.Record(ws.reqHist, reqDur)
+		if mark := time.Duration(l.slowMark.Load()); mark > 0 && reqDur >= mark {
+			now := l.now()
+			ws.firstSlow = minSet(ws.firstSlow, now)
+			ws.lastSlow = now
+		}
+		l.side.request(res, reqDur)
+		if res.err != nil {
+			ws.fail(l.now(), stageIO, res.err)
+			if !rest() {
+				return
+			}
+			continue
+		}
 		ws.succeed(l.now())
-		l.tl.request(getDur, nil)
 	}
 }
 
@@ -386,8 +452,12 @@ func request(rc *bench.RESPConn, i int, key, prefix []byte, val *[]byte) error {
 // capped at ioTimeout, and counters that show the pool's dial-error breaker
 // at work.
 type dialer struct {
-	dial        func(context.Context) (net.Conn, error)
-	ioTimeout   time.Duration
+	dial      func(context.Context) (net.Conn, error)
+	ioTimeout time.Duration
+	// handshake makes Dial send a PING on each new connection within the
+	// dial's deadline, as a driver's HELLO or AUTH does: a server, or a
+	// proxy, that accepts but never answers then fails the dial.
+	handshake   bool
 	poolSize    int64
 	t0          time.Time
 	dials       atomic.Int64
@@ -443,6 +513,9 @@ func (d *dialer) Dial(ctx context.Context) (net.Conn, error) {
 		}
 	}
 	nc, err := d.dial(ctx)
+	if err == nil {
+		nc, err = d.wrap(ctx, nc)
+	}
 	now := int64(time.Since(d.t0))
 	if err != nil {
 		d.fails.Add(1)
@@ -453,6 +526,12 @@ func (d *dialer) Dial(ctx context.Context) (net.Conn, error) {
 	}
 	d.consecutive.Store(0)
 	d.firstOKAt.CompareAndSwap(0, now)
+	return nc, nil
+}
+
+// wrap caps nc's deadlines at the I/O timeout and, with handshake, sends
+// its first PING within ctx's deadline. It closes nc on error.
+func (d *dialer) wrap(ctx context.Context, nc net.Conn) (net.Conn, error) {
 	rc, ok := nc.(*bench.RESPConn)
 	if !ok {
 		_ = nc.Close()
@@ -461,7 +540,27 @@ func (d *dialer) Dial(ctx context.Context) (net.Conn, error) {
 	// The RESP client reads and writes through its own buffers on the
 	// socket, and sets its deadline through rc.Conn: wrapping rc.Conn caps
 	// that deadline.
-	rc.Conn = &deadlineConn{Conn: rc.Conn, limit: d.ioTimeout}
+	dc := &deadlineConn{Conn: rc.Conn, limit: d.ioTimeout}
+	rc.Conn = dc
+	if !d.handshake {
+		return rc, nil
+	}
+	// The PING's deadline is the dial's (the pool's DialTimeout), and a
+	// cancelled ctx ends it at once. No other goroutine has rc yet, so
+	// limit may change here.
+	if dl, ok := ctx.Deadline(); ok {
+		dc.limit = max(time.Until(dl), time.Millisecond)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = dc.Conn.SetDeadline(time.Unix(1, 0)) })
+	err := rc.Ping()
+	if !stop() && err == nil {
+		err = ctx.Err() // cancelled just as the PING came back
+	}
+	dc.limit = d.ioTimeout
+	if err != nil {
+		_ = rc.Close()
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
 	return rc, nil
 }
 

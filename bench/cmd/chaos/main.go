@@ -20,15 +20,56 @@
 //     bound all the same (the probe gives up on a dial after the dial
 //     timeout).
 //
-// It prints a table of what it measured (fault, time to detect, time to
-// recover, errors seen, goroutines and pool Len before and after) and exits
-// with status 1 if a bound is violated: a Get or request past its bound, a
-// request that hangs, recovery slower than 2 s, goroutine or heap growth, a
-// wrong reply, a panic. Status 2 is a usage or setup error.
+// Then network faults, through toxiproxy used as a library (netfault.go):
+// two proxies on 127.0.0.1 in front of the server, one for a shardpool pool
+// of the same settings whose dialer PINGs each new connection within
+// DialTimeout, one for a go-redis v9 client of the same settings
+// (goredis.go), the same toxics added to both at once, the load running on
+// both:
+//
+//  6. latency: +50 ms on every reply for 5 s: no request may fail, and the
+//     requests must be fast again once the toxic is removed;
+//  7. a black hole for established connections (the timeout toxic with
+//     timeout 0: connections stay open, bytes stop): requests must fail at
+//     the I/O deadline, not hang, and the pool must recover within 2 s of
+//     the toxic's removal;
+//  8. a black hole for new dials: with the loads halted, the same toxic and
+//     every connection through the proxy closed; the loads resume on pools
+//     of dead connections whose every redial hangs in its PING: the dials
+//     must fail at DialTimeout, the breaker must open, Gets must then fail
+//     fast and the probe dial at most once per 100 ms, and the pool must
+//     recover within 2 s of the toxic's removal;
+//  9. reset_peer: every connection is closed as soon as the pool sends on
+//     it; the pool must recover within 2 s of the toxic's removal;
+//  10. bandwidth: 1 KB/s from the pool to the server (a request is 14 to
+//     50 bytes): no request may fail.
+//
+// In every network fault no Get may take longer than PoolTimeout + the
+// dial timeout + slack, no request's I/O longer than the I/O deadline +
+// slack, and the goroutines of shardpool's side must return to their
+// count before the fault within 2 s of the load's halt. The go-redis rows
+// are reported beside shardpool's, not checked against these bounds (the
+// driver cannot fix its pool), but their load is halted within the same
+// bound, so that the driver never waits on it for long.
+//
+// It prints a table of what it measured (fault, client, time to detect,
+// time to recover, errors seen, max Get and request, goroutines and open
+// connections before and after) and exits with status 1 if a bound is
+// violated: a Get or request past its bound, a request that hangs,
+// recovery slower than 2 s, goroutine or heap growth, a wrong reply, a
+// panic. Status 2 is a usage or setup error. With -round-charts DIR it
+// draws each fault's window of the timeline (requests/s, errors/s, p99,
+// connections held and idle, waiting Gets; the fault's moments marked) to
+// DIR/chaos-round-N-FAULT.png, linked from the -out report.
+//
+// -faults selects the faults, by name: kill (SIGKILL and the restart),
+// stop, clientkill, hungprobe, latency, blackhole, dialhole, reset,
+// bandwidth; they run in that order, -rounds times. -goredis=false leaves
+// go-redis out.
 //
 // Usage (scripts/chaos.sh starts redis-server and runs it):
 //
-//	chaos -addr 127.0.0.1:PORT -pid PID [-pidfile FILE] [-short] [-out FILE] -- redis-server ARGS...
+//	chaos -addr 127.0.0.1:PORT -pid PID [-pidfile FILE] [-short] [-faults LIST] [-out FILE] [-round-charts DIR] -- redis-server ARGS...
 //	chaos -freeport
 //
 // The arguments after -- restart the server on the same port; the pid of
@@ -45,6 +86,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -67,6 +109,7 @@ type config struct {
 	out     string
 	csv     string // the timeline, one line per tick
 	chart   string // the timeline, drawn (PNG)
+	charts  string // directory of one chart per fault (PNG)
 	short   bool
 	rounds  int
 	faults  map[string]bool
@@ -85,6 +128,14 @@ type config struct {
 	deadline    time.Duration // the whole run
 
 	warmup, outage, restartWatch, freeze, contWatch, killWatch time.Duration
+
+	// The network-fault rounds (netfault.go).
+	goredis    bool          // run go-redis v9 beside shardpool
+	latency    time.Duration // the latency toxic's
+	latencyFor time.Duration // how long it stays
+	bandwidth  int64         // the bandwidth toxic's rate, KB/s
+	netFault   time.Duration // how long the other toxics stay
+	netWatch   time.Duration // how long the pools are watched after
 
 	serverArgs []string
 }
@@ -111,9 +162,17 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&cfg.out, "out", "", "also write the results to this file")
 	fs.StringVar(&cfg.csv, "timeline", "", "write the timeline (pool state every 100 ms) to this CSV file")
 	fs.StringVar(&cfg.chart, "chart", "", "draw the timeline to this PNG file")
+	fs.StringVar(&cfg.charts, "round-charts", "", "draw each fault's window of the timeline to DIR/chaos-round-N-FAULT.png, linked from -out")
 	fs.BoolVar(&cfg.short, "short", false, "short phases, one round (CI)")
-	faults := fs.String("faults", "kill,stop,clientkill,hungprobe", "faults to inject, in this order each round: kill (SIGKILL and the restart), stop (SIGSTOP, SIGCONT), clientkill, hungprobe")
-	fs.IntVar(&cfg.rounds, "rounds", 0, "rounds of the four faults (default 1 with -short, else 3)")
+	faults := fs.String("faults", strings.Join(allFaults, ","), "faults to inject, in this order each round: kill (SIGKILL and the restart), stop (SIGSTOP, SIGCONT), clientkill, hungprobe, "+
+		"and the network faults through toxiproxy: latency, blackhole (established connections), dialhole (new dials), reset (reset_peer), bandwidth")
+	fs.BoolVar(&cfg.goredis, "goredis", true, "run the go-redis v9 client beside shardpool in the network faults")
+	fs.DurationVar(&cfg.latency, "latency", 50*time.Millisecond, "the latency fault's added latency (whole milliseconds)")
+	fs.DurationVar(&cfg.latencyFor, "latency-for", 5*time.Second, "how long the latency fault lasts")
+	fs.Int64Var(&cfg.bandwidth, "bandwidth", 1, "the bandwidth fault's rate, KB/s")
+	fs.DurationVar(&cfg.netFault, "net-fault", 2*time.Second, "how long each other network fault lasts")
+	fs.DurationVar(&cfg.netWatch, "net-watch", 2500*time.Millisecond, "how long the pools are watched after a network fault ends")
+	fs.IntVar(&cfg.rounds, "rounds", 0, "rounds of the faults (default 1 with -short, else 3)")
 	fs.IntVar(&cfg.workers, "workers", 48, "goroutines driving load")
 	fs.IntVar(&cfg.poolSize, "pool-size", 16, "Options.PoolSize")
 	fs.DurationVar(&cfg.poolTimeout, "pool-timeout", 500*time.Millisecond, "Options.PoolTimeout")
@@ -125,8 +184,9 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&cfg.recoverMax, "recover-max", 2*time.Second, "bound on recovery after a restart or SIGCONT")
 	fs.IntVar(&cfg.goroutines, "goroutine-slack", 4, "allowed goroutine growth over a fault")
 	fs.Uint64Var(&cfg.heapMiB, "heap-slack-mib", 8, "allowed live-heap growth over a fault, MiB")
-	fs.DurationVar(&cfg.deadline, "deadline", 0, "bound on the whole run (default 60s with -short, else 10m)")
-	if err := fs.Parse(args); err != nil {
+	fs.DurationVar(&cfg.deadline, "deadline", 0, "bound on the whole run (default 150s with -short, else 10m)")
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, err
 	}
 	if *freeport {
@@ -140,21 +200,18 @@ func parseFlags(args []string) (*config, error) {
 	cfg.serverArgs = fs.Args()
 	switch {
 	case cfg.addr == "" || cfg.pid <= 0 || len(cfg.serverArgs) == 0:
-		return nil, errors.New("usage: chaos -addr 127.0.0.1:PORT -pid PID [-pidfile FILE] [-short] [-out FILE] -- SERVER [ARGS]")
+		return nil, errors.New("usage: chaos -addr 127.0.0.1:PORT -pid PID [-pidfile FILE] [-short] [-faults LIST] [-out FILE] [-round-charts DIR] -- SERVER [ARGS]")
 	case cfg.workers < 1 || cfg.poolSize < 1 || cfg.poolTimeout <= 0 || cfg.dialTimeout <= 0 || cfg.ioTimeout <= 0:
 		return nil, errors.New("-workers, -pool-size and the timeouts must be positive")
 	}
 	if err := bench.CheckLoopback(cfg.addr); err != nil {
 		return nil, err
 	}
-	cfg.faults = map[string]bool{}
-	for _, f := range strings.Split(*faults, ",") {
-		switch f {
-		case "kill", "stop", "clientkill", "hungprobe":
-			cfg.faults[f] = true
-		default:
-			return nil, fmt.Errorf("-faults: unknown fault %q", f)
-		}
+	if cfg.latency < time.Millisecond || cfg.latencyFor <= 0 || cfg.bandwidth < 1 || cfg.netFault <= 0 || cfg.netWatch <= 0 {
+		return nil, errors.New("-latency (1ms or more), -latency-for, -bandwidth, -net-fault and -net-watch must be positive")
+	}
+	if cfg.faults, err = parseFaults(*faults); err != nil {
+		return nil, err
 	}
 	if cfg.short {
 		cfg.warmup, cfg.outage, cfg.restartWatch = time.Second, 2500*time.Millisecond, 3*time.Second
@@ -174,10 +231,33 @@ func parseFlags(args []string) (*config, error) {
 	if cfg.deadline <= 0 {
 		cfg.deadline = 10 * time.Minute
 		if cfg.short {
-			cfg.deadline = 60 * time.Second
+			// About 45 s of faults on 2 cores; CI allows 3 minutes,
+			// compiling included.
+			cfg.deadline = 150 * time.Second
 		}
 	}
 	return cfg, nil
+}
+
+// allFaults are the -faults names, in the order they run each round.
+var allFaults = append([]string{"kill", "stop", "clientkill", "hungprobe"}, netFaultNames...)
+
+// parseFaults parses -faults: names from allFaults, comma-separated.
+func parseFaults(list string) (map[string]bool, error) {
+	faults := map[string]bool{}
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if !slices.Contains(allFaults, f) {
+			return nil, fmt.Errorf("-faults: unknown fault %q (known: %s)", f, strings.Join(allFaults, ", "))
+		}
+		faults[f] = true
+	}
+	if len(faults) == 0 {
+		return nil, errors.New("-faults: no fault selected")
+	}
+	return faults, nil
 }
 
 // getBound is the longest a Get may take: the wait for a place, then the
@@ -199,6 +279,7 @@ type driver struct {
 	load *load
 	smp  *sampler
 	tl   *timeline
+	net  *netRig // the network rounds' proxies and pools; nil until the first
 	rows []*row
 	ops  int64
 }
@@ -245,15 +326,24 @@ func run(cfg *config) int {
 		Hooks:           tl.hooks(),
 	})
 	smp.watch(pool)
-	go tl.run(pool)
-	dr := &driver{cfg: cfg, t0: t0, srv: srv, d: d, pool: pool, load: newLoad(pool, d, tl, t0, cfg.workers), smp: smp, tl: tl}
+	tl.shardpool().watch(poolStats(pool))
+	go tl.run()
+	dr := &driver{cfg: cfg, t0: t0, srv: srv, d: d, pool: pool, load: newLoad(poolClient{pool}, d, tl.shardpool(), ownerShardpool, "", t0, cfg.workers), smp: smp, tl: tl}
 
 	fmt.Fprintf(os.Stderr, "chaos: redis-server %s (pid %d), %d workers, PoolSize %d, PoolTimeout %v, dial timeout %v, I/O deadline %v, %d round(s)\n",
 		cfg.addr, cfg.pid, cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, cfg.rounds)
 	fatal := dr.rounds()
 
-	// Close the pool: every goroutine it started must be gone.
+	// Close the pools and the proxies: every goroutine they started must
+	// be gone.
+	var netProblems []string
+	if dr.net != nil {
+		netProblems = dr.net.close()
+	}
 	closeRow := &row{fault: "pool Close", gBefore: runtime.NumGoroutine(), lenBefore: pool.Len()}
+	for _, p := range netProblems {
+		closeRow.violate(p)
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- pool.Close() }()
 	select {
@@ -284,7 +374,12 @@ func run(cfg *config) int {
 	closeRow.notes = append(closeRow.notes, fmt.Sprintf("goroutines before the pool existed: %d", baseGoroutines))
 	dr.rows = append(dr.rows, closeRow)
 
-	report := dr.report(time.Since(t0), fatal)
+	charts, err := dr.writeRoundCharts()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		return 2
+	}
+	report := dr.report(time.Since(t0), fatal, charts)
 	fmt.Print(report)
 	if cfg.out != "" {
 		if err := os.WriteFile(cfg.out, []byte(report), 0o644); err != nil {
@@ -328,7 +423,8 @@ func waitGoroutines(want int, bound time.Duration) int {
 	return n
 }
 
-// rounds runs the warm-up and the four faults cfg.rounds times. It returns
+// rounds runs the warm-up and the selected faults cfg.rounds times, the
+// network faults last. It returns
 // an error when the run cannot go on (a hang, the server not coming back).
 func (dr *driver) rounds() error {
 	for r := 1; r <= dr.cfg.rounds; r++ {
@@ -344,6 +440,9 @@ func (dr *driver) rounds() error {
 		}
 		if dr.cfg.faults["hungprobe"] {
 			steps = append(steps, dr.hungProbe)
+		}
+		for _, f := range netFaults(dr.cfg) {
+			steps = append(steps, func(round string) error { return dr.netRound(f, round) })
 		}
 		for _, step := range steps {
 			if err := step(fmt.Sprintf(" #%d", r)); err != nil {
@@ -371,7 +470,7 @@ func (dr *driver) halt() (segment, error) {
 // begin starts a row: load running, a moment to settle, then the "before"
 // measurements.
 func (dr *driver) begin(fault string) *row {
-	r := &row{fault: fault}
+	r := &row{fault: fault, from: dr.since()}
 	dr.tl.mark(fault)
 	r.gBefore, r.heapBefore = measure()
 	r.lenBefore = dr.pool.Len()
@@ -389,6 +488,7 @@ func (dr *driver) end(r *row) (segment, error) {
 	r.gMax = max(r.gMax, r.gBefore, r.gAfter)
 	r.lenMax = max(r.lenMax, r.lenBefore, r.lenAfter)
 	s, err := dr.halt()
+	r.to = dr.since()
 	if err != nil {
 		r.violate(err.Error())
 		return s, err

@@ -83,7 +83,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.rounds != 1 || cfg.deadline != time.Minute || len(cfg.serverArgs) != 3 {
+	if cfg.rounds != 1 || cfg.deadline != 150*time.Second || len(cfg.serverArgs) != 3 {
 		t.Errorf("short config: rounds %d, deadline %v, server args %q", cfg.rounds, cfg.deadline, cfg.serverArgs)
 	}
 	for _, args := range [][]string{
@@ -126,8 +126,9 @@ func TestLoadAgainstInProcessServer(t *testing.T) {
 	pool := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: 500 * time.Millisecond,
 		DialTimeout: 250 * time.Millisecond, Hooks: tl.hooks()})
 	defer pool.Close()
-	go tl.run(pool)
-	l := newLoad(pool, d, tl, t0, 8)
+	tl.shardpool().watch(poolStats(pool))
+	go tl.run()
+	l := newLoad(poolClient{pool}, d, tl.shardpool(), ownerShardpool, "", t0, 8)
 
 	l.start()
 	time.Sleep(200 * time.Millisecond)
@@ -168,8 +169,8 @@ func TestLoadAgainstInProcessServer(t *testing.T) {
 	tl.close()
 	var reqs, errs, failedDials float64
 	for _, p := range tl.points {
-		reqs += p.reqPerS
-		errs += p.errPerS
+		reqs += p.sides[sideShardpool].reqPerS
+		errs += p.sides[sideShardpool].errPerS
 		failedDials += p.dialErrPerS
 	}
 	if len(tl.points) < 4 || reqs == 0 || errs == 0 || failedDials == 0 {

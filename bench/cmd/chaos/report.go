@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/shardpool/shardpool"
 )
 
@@ -28,6 +30,19 @@ type row struct {
 	stall                 time.Duration // longest gap between sampler ticks
 	notes                 []string
 	violations            []string
+
+	// client is whose row it is: shardpool's (empty in the rows of the
+	// faults to the server itself) or go-redis's, beside it in the
+	// network-fault rounds, which set netFault.
+	client   string
+	netFault bool
+	// from and to are the row's window of the timeline, marks the
+	// moments drawn in its chart, chart the chart's file.
+	from, to    time.Duration
+	marks       []event
+	chart       string
+	unrecovered string // why recover is unset, in a network fault
+	hung        bool   // go-redis's workers hung past the bound
 }
 
 func (r *row) violate(msg string) { r.violations = append(r.violations, msg) }
@@ -36,9 +51,11 @@ func (r *row) violate(msg string) { r.violations = append(r.violations, msg) }
 // catch growth that is gone again by the time a fault's "after" is taken.
 type sampler struct {
 	pool  atomic.Pointer[shardpool.ConnPool]
+	other atomic.Pointer[redis.Client] // the go-redis client, in the network rounds
 	mu    sync.Mutex
 	gMax  int
 	lMax  int
+	oMax  int           // the largest go-redis TotalConns
 	gap   time.Duration // longest time between two samples
 	last  time.Time
 	stop  chan struct{}
@@ -62,13 +79,16 @@ func (s *sampler) run() {
 			return
 		case <-t.C:
 		}
-		g, l := runtime.NumGoroutine(), 0
+		g, l, o := runtime.NumGoroutine(), 0, 0
 		if p := s.pool.Load(); p != nil {
 			l = p.Len()
 		}
+		if c := s.other.Load(); c != nil {
+			o = int(c.PoolStats().TotalConns)
+		}
 		now := time.Now()
 		s.mu.Lock()
-		s.gMax, s.lMax = max(s.gMax, g), max(s.lMax, l)
+		s.gMax, s.lMax, s.oMax = max(s.gMax, g), max(s.lMax, l), max(s.oMax, o)
 		if !s.last.IsZero() {
 			s.gap = max(s.gap, now.Sub(s.last))
 		}
@@ -79,10 +99,21 @@ func (s *sampler) run() {
 
 func (s *sampler) watch(p *shardpool.ConnPool) { s.pool.Store(p) }
 
+// watchOther makes the sampler watch a go-redis client's connections too
+// (nil: none).
+func (s *sampler) watchOther(c *redis.Client) { s.other.Store(c) }
+
 func (s *sampler) resetMax() {
 	s.mu.Lock()
-	s.gMax, s.lMax, s.gap, s.last = 0, 0, 0, time.Time{}
+	s.gMax, s.lMax, s.oMax, s.gap, s.last = 0, 0, 0, 0, time.Time{}
 	s.mu.Unlock()
+}
+
+// maxOther returns the largest go-redis TotalConns seen since resetMax.
+func (s *sampler) maxOther() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.oMax
 }
 
 // max returns the largest goroutine count and pool Len seen since resetMax,
@@ -104,14 +135,19 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
 
-// report renders the results table and the details of each fault.
-func (dr *driver) report(elapsed time.Duration, fatal error) string {
+// report renders the results table and the details of each fault. charts
+// maps a row's chart file to how the report links it (relative to the
+// report's directory); rows without one get no link.
+func (dr *driver) report(elapsed time.Duration, fatal error, charts map[string]string) string {
 	cfg := dr.cfg
-	header := []string{"fault", "detect", "recover", "errors", "ok", "max Get", "max request",
-		"goroutines before→after (max)", "pool Len before→after (max)", "live heap KiB before→after", "result"}
+	header := []string{"fault", "client", "detect", "recover", "errors", "ok", "max Get", "max request",
+		"goroutines before→after (max)", "open conns before→after (max)", "live heap KiB before→after", "result"}
+	if len(charts) > 0 {
+		header = append(header, "chart")
+	}
 	table := [][]string{header}
 	failed := fatal != nil
-	faults := 0
+	faults, netRows := 0, 0
 	for _, r := range dr.rows {
 		detect, recover := "—", "—"
 		if r.hasDetect {
@@ -121,24 +157,56 @@ func (dr *driver) report(elapsed time.Duration, fatal error) string {
 			recover = ms(r.recover)
 		}
 		result := "ok"
-		if len(r.violations) > 0 {
+		switch {
+		case len(r.violations) > 0:
 			result, failed = "FAIL", true
+		case r.client == ownerGoredis && r.hung:
+			result = "HANG (reported)"
+		case r.client == ownerGoredis:
+			result = "reported"
 		}
-		if r.fault == "pool Close" {
-			table = append(table, []string{r.fault, "—", "—", "—", "—", "—", "—",
-				fmt.Sprintf("%d→%d", r.gBefore, r.gAfter), fmt.Sprintf("%d→%d", r.lenBefore, r.lenAfter), "—", result})
-			continue
+		client := r.client
+		if client == "" {
+			client = ownerShardpool
 		}
-		faults++
-		table = append(table, []string{
-			r.fault, detect, recover,
-			fmt.Sprint(r.seg.errs), fmt.Sprint(r.seg.ok),
-			ms(r.seg.maxGet), ms(r.seg.maxReq),
-			fmt.Sprintf("%d→%d (%d)", r.gBefore, r.gAfter, r.gMax),
-			fmt.Sprintf("%d→%d (%d)", r.lenBefore, r.lenAfter, r.lenMax),
-			fmt.Sprintf("%d→%d", r.heapBefore>>10, r.heapAfter>>10),
-			result,
-		})
+		var cells []string
+		switch {
+		case r.fault == "pool Close":
+			cells = []string{r.fault, client, "—", "—", "—", "—", "—", "—",
+				fmt.Sprintf("%d→%d", r.gBefore, r.gAfter), fmt.Sprintf("%d→%d", r.lenBefore, r.lenAfter), "—", result}
+		case r.netFault:
+			netRows++
+			maxGet, heap := ms(r.seg.maxGet), fmt.Sprintf("%d→%d", r.heapBefore>>10, r.heapAfter>>10)
+			if r.client == ownerGoredis {
+				maxGet, heap = "n/a", "—"
+			} else {
+				faults++
+			}
+			cells = []string{r.fault, client, detect, recover,
+				fmt.Sprint(r.seg.errs), fmt.Sprint(r.seg.ok), maxGet, ms(r.seg.maxReq),
+				fmt.Sprintf("%d→%d", r.gBefore, r.gAfter),
+				fmt.Sprintf("%d→%d (%d)", r.lenBefore, r.lenAfter, r.lenMax),
+				heap, result}
+		default:
+			faults++
+			cells = []string{
+				r.fault, client, detect, recover,
+				fmt.Sprint(r.seg.errs), fmt.Sprint(r.seg.ok),
+				ms(r.seg.maxGet), ms(r.seg.maxReq),
+				fmt.Sprintf("%d→%d (%d)", r.gBefore, r.gAfter, r.gMax),
+				fmt.Sprintf("%d→%d (%d)", r.lenBefore, r.lenAfter, r.lenMax),
+				fmt.Sprintf("%d→%d", r.heapBefore>>10, r.heapAfter>>10),
+				result,
+			}
+		}
+		if len(charts) > 0 {
+			link := "—"
+			if c, ok := charts[r.chart]; ok && r.chart != "" {
+				link = fmt.Sprintf("[png](%s)", c)
+			}
+			cells = append(cells, link)
+		}
+		table = append(table, cells)
 	}
 
 	var b strings.Builder
@@ -149,11 +217,23 @@ func (dr *driver) report(elapsed time.Duration, fatal error) string {
 	}
 	fmt.Fprintf(&b, "%d workers, PoolSize %d, PoolTimeout %v, DialTimeout %v, I/O deadline %v, %s; bounds: Get %v, request %v, recovery %v, goroutine growth %d, heap growth %d MiB.\n\n",
 		cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, health, cfg.getBound(), cfg.reqBound(), cfg.recoverMax, cfg.goroutines, cfg.heapMiB)
+	if netRows > 0 {
+		fmt.Fprintf(&b, "Network faults go through toxiproxy (in-process, 127.0.0.1), one proxy per client, the same toxics added to both at once; "+
+			"%d workers on each client. shardpool's dialer PINGs each new connection within DialTimeout; go-redis v9 has the same PoolSize "+
+			"(and MaxActiveConns), PoolTimeout, DialTimeout, Read/WriteTimeout = the I/O deadline, MaxRetries -1 and DialerRetries 1. "+
+			"Their rows are reported, not checked against the bounds (its Get latency is not visible through its API: n/a); "+
+			"goroutines there are each client's own (pprof labels), toxiproxy's left out; the live heap is the whole process's and is not bounded. "+
+			"A network fault's I/O bound: the I/O deadline + slack = %v.\n\n", cfg.workers, cfg.ioTimeout+cfg.slack)
+	}
 	writeTable(&b, table)
 
 	b.WriteString("\nDetails (detect and recover are measured from the event named):\n\n")
+	embedded := map[string]bool{}
 	for _, r := range dr.rows {
 		fmt.Fprintf(&b, "- %s", r.fault)
+		if r.client == ownerGoredis {
+			b.WriteString(" (go-redis)")
+		}
 		if r.detectLabel != "" {
 			fmt.Fprintf(&b, ": detect = %s; recover = %s", r.detectLabel, r.recoverLabel)
 		}
@@ -162,20 +242,35 @@ func (dr *driver) report(elapsed time.Duration, fatal error) string {
 			if kinds := errorKinds(r.seg); kinds != "" {
 				fmt.Fprintf(&b, "  - errors: %s\n", kinds)
 			}
-			fmt.Fprintf(&b, "  - Get p99 %s, max %s; request p99 %s, max %s\n", ms(r.seg.p99Get), ms(r.seg.maxGet), ms(r.seg.p99Req), ms(r.seg.maxReq))
+			if r.client == ownerGoredis {
+				fmt.Fprintf(&b, "  - request p99 %s, max %s\n", ms(r.seg.p99Req), ms(r.seg.maxReq))
+			} else {
+				fmt.Fprintf(&b, "  - Get p99 %s, max %s; request p99 %s, max %s\n", ms(r.seg.p99Get), ms(r.seg.maxGet), ms(r.seg.p99Req), ms(r.seg.maxReq))
+			}
 			if r.refName != "" {
-				fmt.Fprintf(&b, "  - slowest Get: %s\n", r.seg.slowGet.describe(r.ref, r.refName))
+				if r.client != ownerGoredis {
+					fmt.Fprintf(&b, "  - slowest Get: %s\n", r.seg.slowGet.describe(r.ref, r.refName))
+				}
 				if r.seg.slowReq.took > 0 {
 					fmt.Fprintf(&b, "  - slowest request: %s\n", r.seg.slowReq.describe(r.ref, r.refName))
 				}
 			}
-			fmt.Fprintf(&b, "  - longest stall of the driver (gap between 5 ms samples): %s\n", ms(r.stall))
+			if r.client != ownerGoredis {
+				fmt.Fprintf(&b, "  - longest stall of the driver (gap between 5 ms samples): %s\n", ms(r.stall))
+			}
+			if r.client == ownerGoredis && r.unrecovered != "" {
+				fmt.Fprintf(&b, "  - not recovered: %s\n", r.unrecovered)
+			}
 		}
 		for _, n := range r.notes {
 			fmt.Fprintf(&b, "  - %s\n", n)
 		}
 		for _, v := range r.violations {
 			fmt.Fprintf(&b, "  - VIOLATION: %s\n", v)
+		}
+		if c, ok := charts[r.chart]; ok && r.chart != "" && !embedded[r.chart] {
+			embedded[r.chart] = true
+			fmt.Fprintf(&b, "\n  ![%s](%s)\n\n", r.fault, c)
 		}
 	}
 	verdict := "PASS"
