@@ -336,14 +336,8 @@ func run(cfg *config) int {
 
 	// Close the pools and the proxies: every goroutine they started must
 	// be gone.
-	var netProblems []string
-	if dr.net != nil {
-		netProblems = dr.net.close()
-	}
+	dr.closeNet()
 	closeRow := &row{fault: "pool Close", gBefore: runtime.NumGoroutine(), lenBefore: pool.Len()}
-	for _, p := range netProblems {
-		closeRow.violate(p)
-	}
 	closed := make(chan error, 1)
 	go func() { closed <- pool.Close() }()
 	select {
@@ -453,6 +447,11 @@ func (dr *driver) rounds() error {
 				return err
 			}
 		}
+		// The network faults' pools and proxies go at the end of each
+		// round: their connections (and toxiproxy's goroutines for
+		// each) would otherwise sit through the next round's server
+		// faults and blur its goroutine counts.
+		dr.closeNet()
 	}
 	return nil
 }

@@ -107,8 +107,8 @@ func TestNetFaultBounds(t *testing.T) {
 	if f := byName["dialhole"]; !f.cut || byName["blackhole"].cut {
 		t.Error("only the new-dials black hole closes the connections")
 	}
-	// The smallest request (PING, 14 bytes) takes 14 ms at 1 KB/s.
-	if f := byName["bandwidth"]; f.slow != 14*time.Millisecond || !strings.Contains(f.toxics[0], `"rate":1}`) {
+	// A SET (about 46 bytes) takes 40 ms or more at 1 KB/s.
+	if f := byName["bandwidth"]; f.slow != 40*time.Millisecond || !strings.Contains(f.toxics[0], `"rate":1}`) {
 		t.Errorf("bandwidth: slow %v, toxics %q", f.slow, f.toxics)
 	}
 	// No network fault may make the run longer than its -short budget.

@@ -15,7 +15,7 @@ import (
 
 // chartMargin is how much of the timeline before a row's window its chart
 // shows.
-const chartMargin = 500 * time.Millisecond
+const chartMargin = 200 * time.Millisecond
 
 // chartName returns the file name of the n-th fault's chart.
 func chartName(n int, fault string) string {

@@ -264,20 +264,21 @@ func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecon
 // lines are dashed, in the colour of their shardpool counterpart.
 var chartPanels = []struct {
 	title, ylabel string
+	log           bool // a log scale, from 1: request rates differ by 100× between faults
 	lines         []series
 }{
-	{"requests", "per second", []series{
+	{"requests", "per second (log)", true, []series{
 		{"requests/s", sideShardpool, 0, false, func(p sidePoint) float64 { return p.reqPerS }},
 		{"errors/s", sideShardpool, 1, false, func(p sidePoint) float64 { return p.errPerS }},
 		{"go-redis requests/s", sideGoredis, 0, true, func(p sidePoint) float64 { return p.reqPerS }},
 		{"go-redis errors/s", sideGoredis, 1, true, func(p sidePoint) float64 { return p.errPerS }},
 	}},
-	{"latency", "p99 per 100 ms (ms)", []series{
+	{"latency", "p99 per 100 ms (ms)", false, []series{
 		{"Get p99", sideShardpool, 0, false, func(p sidePoint) float64 { return msOf(p.getP99) }},
 		{"request p99", sideShardpool, 2, false, func(p sidePoint) float64 { return msOf(p.reqP99) }},
 		{"go-redis request p99", sideGoredis, 2, true, func(p sidePoint) float64 { return msOf(p.reqP99) }},
 	}},
-	{"pool", "connections, waiting Gets", []series{
+	{"pool", "connections, waiting Gets", false, []series{
 		{"held", sideShardpool, 0, false, func(p sidePoint) float64 { return float64(p.held) }},
 		{"idle", sideShardpool, 1, false, func(p sidePoint) float64 { return float64(p.idle) }},
 		{"waiting Gets", sideShardpool, 2, false, func(p sidePoint) float64 { return float64(p.pending) }},
@@ -323,11 +324,16 @@ func drawChart(path, title string, pts []point, events []event, dials bool) erro
 		p.X.Label.Text = "seconds since start"
 		p.Legend.Top = true
 		p.Legend.TextStyle.Font.Size = vg.Points(9)
-		ymax := 1.0
+		ymax, ymin := 1.0, 0.0
+		if pn.log {
+			p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+			ymin = 1
+		}
 		add := func(name string, c int, dashed bool, y func(point) (float64, bool)) error {
 			var xy plotter.XYs
 			for _, pt := range pts {
 				if v, ok := y(pt); ok {
+					v = max(v, ymin)
 					xy = append(xy, plotter.XY{X: pt.at.Seconds(), Y: v})
 					ymax = max(ymax, v)
 				}
@@ -373,7 +379,7 @@ func drawChart(path, title string, pts []point, events []event, dials bool) erro
 			}
 		}
 		for _, e := range events {
-			l, err := plotter.NewLine(plotter.XYs{{X: e.at.Seconds(), Y: 0}, {X: e.at.Seconds(), Y: ymax}})
+			l, err := plotter.NewLine(plotter.XYs{{X: e.at.Seconds(), Y: ymin}, {X: e.at.Seconds(), Y: ymax}})
 			if err != nil {
 				return err
 			}
