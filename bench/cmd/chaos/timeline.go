@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -378,7 +379,7 @@ func drawChart(path, title string, pts []point, events []event, dials bool) erro
 				return err
 			}
 		}
-		for _, e := range events {
+		for k, e := range events {
 			l, err := plotter.NewLine(plotter.XYs{{X: e.at.Seconds(), Y: ymin}, {X: e.at.Seconds(), Y: ymax}})
 			if err != nil {
 				return err
@@ -386,7 +387,17 @@ func drawChart(path, title string, pts []point, events []event, dials bool) erro
 			l.Color = color.Gray{Y: 160}
 			p.Add(l)
 			if i == 0 {
-				lb, err := plotter.NewLabels(plotter.XYLabels{XYs: plotter.XYs{{X: e.at.Seconds(), Y: ymax}}, Labels: []string{e.label}})
+				// Every other label lower, so that two moments close
+				// together (a round's toxics and its load resuming)
+				// stay readable.
+				y := ymax
+				if k%2 == 1 {
+					y = ymin + (ymax-ymin)*0.3
+					if pn.log {
+						y = ymin * math.Pow(ymax/ymin, 0.45)
+					}
+				}
+				lb, err := plotter.NewLabels(plotter.XYLabels{XYs: plotter.XYs{{X: e.at.Seconds(), Y: y}}, Labels: []string{e.label}})
 				if err != nil {
 					return err
 				}
