@@ -478,6 +478,28 @@ func (dr *driver) begin(fault string) *row {
 	return r
 }
 
+// checkShared checks the bounds every row of shardpool's shares, fault
+// rounds and network rounds alike: PoolSize never exceeded, no wrong reply,
+// no panic; and notes errors of no expected kind and stalls of the driver
+// itself.
+func (r *row) checkShared(s segment, cfg *config) {
+	if r.lenMax > cfg.poolSize {
+		r.violate(fmt.Sprintf("pool Len reached %d, over PoolSize %d", r.lenMax, cfg.poolSize))
+	}
+	if n := s.kinds[stageIO][classWrong] + s.kinds[stageGet][classWrong]; n > 0 {
+		r.violate(fmt.Sprintf("%d wrong replies (a socket shared by two callers?): %s", n, s.sample[stageIO][classWrong]))
+	}
+	if n := s.kinds[stageGet][classOther] + s.kinds[stageIO][classOther]; n > 0 {
+		r.notes = append(r.notes, fmt.Sprintf("%d errors of no expected kind", n))
+	}
+	for _, p := range s.panics {
+		r.violate("panic in " + p)
+	}
+	if r.stall > cfg.slack {
+		r.notes = append(r.notes, fmt.Sprintf("the driver itself stalled for %v (CPU starvation or a pause of the process): time bounds in this row met that stall too", r.stall))
+	}
+}
+
 // end takes the "after" measurements with load still running, then halts
 // the load and checks the segment's common bounds.
 func (dr *driver) end(r *row) (segment, error) {
@@ -506,21 +528,7 @@ func (dr *driver) end(r *row) (segment, error) {
 	if r.heapAfter > r.heapBefore+cfg.heapMiB<<20 {
 		r.violate(fmt.Sprintf("live heap grew from %d KiB to %d KiB (slack %d MiB)", r.heapBefore>>10, r.heapAfter>>10, cfg.heapMiB))
 	}
-	if r.lenMax > cfg.poolSize {
-		r.violate(fmt.Sprintf("pool Len reached %d, over PoolSize %d", r.lenMax, cfg.poolSize))
-	}
-	if n := s.kinds[stageIO][classWrong] + s.kinds[stageGet][classWrong]; n > 0 {
-		r.violate(fmt.Sprintf("%d wrong replies (a socket shared by two callers?): %s", n, s.sample[stageIO][classWrong]))
-	}
-	if n := s.kinds[stageGet][classOther] + s.kinds[stageIO][classOther]; n > 0 {
-		r.notes = append(r.notes, fmt.Sprintf("%d errors of no expected kind", n))
-	}
-	for _, p := range s.panics {
-		r.violate("panic in " + p)
-	}
-	if r.stall > cfg.slack {
-		r.notes = append(r.notes, fmt.Sprintf("the driver itself stalled for %v (CPU starvation or a pause of the process): time bounds in this row met that stall too", r.stall))
-	}
+	r.checkShared(s, cfg)
 	return s, nil
 }
 

@@ -595,21 +595,7 @@ func (dr *driver) checkNet(f netFault, r *row, faultAt, endAt, trip time.Duratio
 	if r.gAfter > r.gBefore+cfg.goroutines {
 		r.violate(fmt.Sprintf("goroutines (shardpool's side: the driver, the pools, the load) grew from %d to %d and stayed for 2 s (slack %d)", r.gBefore, r.gAfter, cfg.goroutines))
 	}
-	if r.lenMax > cfg.poolSize {
-		r.violate(fmt.Sprintf("pool Len reached %d, over PoolSize %d", r.lenMax, cfg.poolSize))
-	}
-	if n := s.kinds[stageIO][classWrong] + s.kinds[stageGet][classWrong]; n > 0 {
-		r.violate(fmt.Sprintf("%d wrong replies (a socket shared by two callers?): %s", n, s.sample[stageIO][classWrong]))
-	}
-	if n := s.kinds[stageGet][classOther] + s.kinds[stageIO][classOther]; n > 0 {
-		r.notes = append(r.notes, fmt.Sprintf("%d errors of no expected kind", n))
-	}
-	for _, p := range s.panics {
-		r.violate("panic in " + p)
-	}
-	if r.stall > cfg.slack {
-		r.notes = append(r.notes, fmt.Sprintf("the driver itself stalled for %v (CPU starvation or a pause of the process): time bounds in this row met that stall too", r.stall))
-	}
+	r.checkShared(s, cfg)
 	if f.maxErrs >= 0 && s.errs > f.maxErrs {
 		r.violate(fmt.Sprintf("%d callers saw an error (%s), bound %d: this fault should only slow requests", s.errs, firstSample(s), f.maxErrs))
 	}
