@@ -9,42 +9,10 @@ import (
 	"time"
 )
 
-// TestContenders checks the adapters: Get dials, Put makes a connection
-// reusable, Remove frees a place, and a bounded pool refuses a Get beyond
-// its size (with a cancelled context, so nothing waits).
+// TestContenders checks every adapter with CheckAdapter.
 func TestContenders(t *testing.T) {
 	for _, c := range Contenders() {
-		t.Run(c.Name, func(t *testing.T) {
-			p := c.New(Config{Size: 2, Dial: FakeDial})
-			defer p.Close()
-			ctx := context.Background()
-			a, err := p.Get(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := p.Get(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a.Conn == nil || b.Conn == nil || a.Conn == b.Conn {
-				t.Fatalf("Get returned %v and %v", a.Conn, b.Conn)
-			}
-			if c.Bounded {
-				cancelled, cancel := context.WithCancel(ctx)
-				cancel()
-				if h, err := p.Get(cancelled); err == nil {
-					t.Fatalf("third Get of a pool of 2 returned %v", h.Conn)
-				}
-			}
-			p.Put(a)
-			p.Remove(b)
-			if c.Name != NamePuddle && !b.Conn.(*FakeConn).Closed() { // puddle closes in the background
-				t.Error("Remove did not close the connection")
-			}
-			if err := Fill(ctx, p, 2); err != nil {
-				t.Fatal(err)
-			}
-		})
+		t.Run(c.Name, func(t *testing.T) { CheckAdapter(t, c) })
 	}
 }
 

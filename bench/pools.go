@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/jackc/puddle/v2"
@@ -358,3 +359,40 @@ func Fill(ctx context.Context, p Pool, n int) error {
 // ErrNotLoopback is returned when a scenario is pointed at a server that is
 // not on the loopback interface.
 var ErrNotLoopback = errors.New("bench: only loopback addresses may be benchmarked")
+
+// CheckAdapter checks c's adapter before a benchmark trusts it: Get dials
+// distinct connections, a bounded pool refuses a Get beyond its size (with
+// a cancelled context, so nothing waits), Put makes a connection reusable,
+// and Remove closes it and frees its place. The go-redis driver runs it too.
+func CheckAdapter(t testing.TB, c Contender) {
+	t.Helper()
+	p := c.New(Config{Size: 2, Dial: FakeDial})
+	defer p.Close()
+	ctx := context.Background()
+	a, err := p.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Conn == nil || b.Conn == nil || a.Conn == b.Conn {
+		t.Fatalf("Get returned %v and %v", a.Conn, b.Conn)
+	}
+	if c.Bounded {
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if h, err := p.Get(cancelled); err == nil {
+			t.Fatalf("third Get of a pool of 2 returned %v", h.Conn)
+		}
+	}
+	p.Put(a)
+	p.Remove(b)
+	if c.Name != NamePuddle && !b.Conn.(*FakeConn).Closed() { // puddle closes in the background
+		t.Error("Remove did not close the connection")
+	}
+	if err := Fill(ctx, p, 2); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -63,40 +63,6 @@ func BenchmarkExhaustionWait(b *testing.B) { bench.ExhaustionWait(b, contenders(
 // BenchmarkChurnGetRemove runs the churn scenario on go-redis's pool.
 func BenchmarkChurnGetRemove(b *testing.B) { bench.ChurnGetRemove(b, contenders()) }
 
-// TestDriver checks the adapter before any benchmark trusts it: Get dials
-// distinct connections, a full pool refuses a Get whose context is done,
-// Put makes a connection reusable, and Remove closes it.
-func TestDriver(t *testing.T) {
-	ctx := context.Background()
-	p := contenders()[0].New(bench.Config{Size: 2, Dial: bench.FakeDial})
-	defer p.Close()
-	a, err := p.Get(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := p.Get(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Conn == nil || b.Conn == nil || a.Conn == b.Conn {
-		t.Fatalf("Get returned %v and %v", a.Conn, b.Conn)
-	}
-	done, cancel := context.WithCancel(ctx)
-	cancel()
-	if h, err := p.Get(done); err == nil {
-		t.Fatalf("a third Get from a pool of 2 returned %v", h.Conn)
-	}
-	p.Put(a)
-	again, err := p.Get(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.Conn != a.Conn {
-		t.Errorf("Get after Put returned %v, not the idle %v", again.Conn, a.Conn)
-	}
-	p.Put(again)
-	p.Remove(b)
-	if !b.Conn.(*bench.FakeConn).Closed() {
-		t.Error("Remove did not close the connection")
-	}
-}
+// TestDriver checks the adapter before any benchmark trusts it, with the
+// bench module's CheckAdapter, as every other pool's is checked.
+func TestDriver(t *testing.T) { bench.CheckAdapter(t, contenders()[0]) }
