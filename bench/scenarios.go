@@ -107,14 +107,10 @@ func ExhaustionWait(b *testing.B, cs []Contender) {
 	}
 }
 
-// exhaust runs the exhaustion load on p, which holds exhaustionSize
+// exhaustLoad runs the exhaustion load on p, which holds exhaustionSize
 // connections, from mult × exhaustionSize goroutines, and returns the time
-// each use spent in the pool.
-func exhaust(b *testing.B, p Pool, mult int) *hdrhistogram.Histogram {
-	return exhaustLoad(b, p, mult, false)
-}
-
-// exhaustLoad is exhaust, with a runtime.Gosched after each Put if yield.
+// each use spent in the pool; with yield, each caller calls
+// runtime.Gosched after its Put.
 func exhaustLoad(b *testing.B, p Pool, mult int, yield bool) *hdrhistogram.Histogram {
 	ctx := context.Background()
 	return Load(b, mult*exhaustionSize, func(_ int, hist *hdrhistogram.Histogram) error {
@@ -191,8 +187,10 @@ var hdrLog sync.Mutex
 
 // SaveHistogram appends h, tagged with b's full name (which has no spaces or
 // commas), to the file $BENCH_HDR_LOG names; without it, it does nothing.
-// Every run is logged, go test's short calibration runs too (the report
-// keeps only the runs near the largest of each benchmark). Failing to write
+// Every run is logged, go test's calibration runs too (the report merges
+// only the runs with at least a tenth of the count of the largest run of
+// the same benchmark: at -benchtime 500ms, those that lasted about 50 ms or
+// more, beyond the scheduler's 10 ms time slice). Failing to write
 // fails the benchmark: a report without its plots should not pass unseen.
 func SaveHistogram(b *testing.B, h *hdrhistogram.Histogram) {
 	path := os.Getenv(HDRLogEnv)

@@ -63,8 +63,10 @@ func exhaustionLoads(sc *Scenario) []exhaustionLoad {
 }
 
 // calibrationShare is the fraction of a benchmark's largest run below
-// which a run counts as one of go test's calibration runs (b.N = 1, 100,
-// ... before the timed run) and is left out of the merge.
+// which a run counts as one of go test's short calibration runs (b.N = 1,
+// 100, ... before the timed run) and is left out of the merge. A later
+// calibration run with more than that share is a measurement of the same
+// load, only shorter (at -benchtime 500ms, 50 ms or more), and is kept.
 const calibrationShare = 0.1
 
 // loadHDR reads interval logs and merges, per benchmark name, the runs that

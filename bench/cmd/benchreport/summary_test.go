@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,7 @@ func TestSummaryWithoutGoRedis(t *testing.T) {
 	var b strings.Builder
 	(&Report{DS: ds}).Write(&b)
 	md := b.String()
-	for _, want := range []string{"go-redis v9's own pool did not run in this report", "| n/a |", "in 1 of 1 headline rows"} {
+	for _, want := range []string{"go-redis v9's own pool did not run in this report", "| n/a |", "in 1 of the 1 headline rows that have a peer"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
@@ -133,5 +134,40 @@ func TestHDRPlot(t *testing.T) {
 	}
 	if got := percentileLabel(0.999); got != "99.9%" {
 		t.Errorf("percentileLabel(0.999) = %q", got)
+	}
+}
+
+// TestSummaryLossesElsewhere checks that a win on a scenario's first metric
+// does not hide a loss on another: shardpool's throughput beats go-redis
+// v9's, its max latency is far worse, and both the table and the paragraph
+// say so.
+func TestSummaryLossesElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "exhaustion.txt")
+	var b strings.Builder
+	b.WriteString("pkg: x\n")
+	for run := range 6 {
+		for pool, v := range map[string][2]float64{"shardpool": {2e6, 60e6}, "baseline": {5e5, 80e6}, "go-redis-v9": {5e5, 5e6}} {
+			fmt.Fprintf(&b, "BenchmarkExhaustionWait/pool=%s/size=8/goroutines=64x/caller=spins-2 \t1000\t100 ns/op\t%.0f ops/s\t%.0f max-ns\n",
+				pool, v[0]+float64(run), v[1]+float64(run))
+		}
+	}
+	if err := os.WriteFile(raw, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := Load([]string{raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	(&Report{DS: ds}).Write(&out)
+	md := out.String()
+	for _, want := range []string{
+		"| max latency 12.00× worse than go-redis v9 (60 ms vs 5 ms) |",
+		"though its max latency 12.00× worse than go-redis v9",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md[:min(len(md), 3000)])
+		}
 	}
 }
