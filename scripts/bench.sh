@@ -37,7 +37,7 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^set -euo/{/^#/p;}' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -101,7 +101,8 @@ log "compiling the benchmarks and the report generator"
 # their output in RAWFILE, and prints progress: results so far out of
 # EXPECTED, and the time left (this scenario's pace, plus the estimates of
 # the scenarios still to come scaled by how the finished ones went).
-remaining_est=0 # estimated seconds of the scenarios after this one
+remaining_est=0   # estimated seconds of the scenarios after this one
+rounds_left_est=0 # estimated seconds of this scenario's rounds after the current one
 done_est=0      # estimated seconds of the scenarios already run
 done_real=0     # what those took
 run_bench() {
@@ -125,7 +126,7 @@ run_bench() {
 		fi
 		scale=100
 		[ "$done_est" -gt 0 ] && scale=$((done_real * 100 / done_est))
-		left=$((left + remaining_est * scale / 100))
+		left=$((left + (remaining_est + rounds_left_est) * scale / 100))
 		printf '[bench %s]   %s: %d/%d results, about %s left in all\n' "$(elapsed)" "$label" "$n" "$expected" "$(fmt_secs "$left")"
 	done
 	wait "$pid" 2>/dev/null || true
@@ -259,11 +260,8 @@ build_goredis go-redis-v9 "github.com/redis/go-redis/v9@$goredis_v9" "go-redis v
 # channel-untimed, syncpool), 5 of them bounded (all but syncpool). "per
 # driver" is what each go-redis pool adds (0: the drivers do not run that
 # scenario); the estimates are for the bench module's pools alone.
-if [ "$mode" = quick ]; then
-	count=6 hot_cpus=1,2,8,32
-else
-	count=8 hot_cpus=1,2,8,32
-fi
+count=8 hot_cpus=1,2,8,32
+[ "$mode" = full ] || count=6
 ncpu=$(tr ',' '\n' <<<"$hot_cpus" | wc -l)
 # e2e: the 5 bounded at 3 goroutine counts on the embedded server, and on
 # redis-server the same plus go-redis's 3.
@@ -333,6 +331,7 @@ for s in "${scenarios[@]}"; do
 		pools=("" "${drivers[@]}") # "" is the bench module's binary
 		for pool in "${pools[@]}"; do : >"$(raw_of "$name" "$pool")"; done
 		for r in $(seq "$count"); do
+			rounds_left_est=$((est * (count - r) / count))
 			for pool in "${pools[@]}"; do
 				bin=$tmp/bench.test n=$subs
 				[ -z "$pool" ] || bin=$tmp/$pool.test n=$dsubs
@@ -342,6 +341,7 @@ for s in "${scenarios[@]}"; do
 				cat "$tmp/round.txt" >>"$(raw_of "$name" "$pool")"
 			done
 		done
+		rounds_left_est=0
 		for pool in "${pools[@]}"; do raws+=("$(raw_of "$name" "$pool")"); done
 	fi
 	unset BENCH_HDR_LOG

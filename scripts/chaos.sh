@@ -38,7 +38,7 @@
 set -euo pipefail
 
 usage() {
- 	sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^set -euo/{/^#/p;}' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
