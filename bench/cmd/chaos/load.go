@@ -399,6 +399,14 @@ func (l *load) worker(id int, ws *workerStats, stop <-chan struct{}) {
 					ws.maxFastFail = max(ws.maxFastFail, res.get)
 				}
 			}
+			if !res.hasGet {
+				// A client that does not show its Get apart
+				// (go-redis): its failed Gets (a pool timeout, a
+				// dial error) go into its request figures, or
+				// their waits would show nowhere in its row.
+				ws.maxReq = max(ws.maxReq, reqDur)
+				bench.Record(ws.reqHist, reqDur)
+			}
 			ws.fail(l.now(), stageGet, res.err)
 			l.side.request(res, reqDur)
 			if !rest() {

@@ -159,7 +159,8 @@ func netFaults(cfg *config) []netFault {
 			// cores with both loads and toxiproxy. A mark at PING's
 			// 14 ms met that noise: "recovery" then measured the last
 			// scheduling hiccup after the removal, up to 1.9 s later.
-			f.slow = max(time.Duration(40/cfg.bandwidth)*time.Millisecond, 5*time.Millisecond)
+			// -bandwidth is 1 or 2, so the mark is 40 or 20 ms.
+			f.slow = time.Duration(40/cfg.bandwidth) * time.Millisecond
 			f.detectLabel, f.recoverLabel = fmt.Sprintf("toxic → first request ≥ %v", f.slow), fmt.Sprintf("toxic removed → last request ≥ %v", f.slow)
 			f.detectMax, f.maxErrs = 100*time.Millisecond+cfg.slack, 0
 		}
@@ -189,8 +190,9 @@ type netRig struct {
 	client *redis.Client // the go-redis client, hung or not, for close
 }
 
-// newNetRig starts the two proxies to addr and the pools behind them.
-func newNetRig(cfg *config, t0 time.Time, tl *timeline) (*netRig, error) {
+// newNetRig starts the two proxies to addr and the pools behind them; the
+// go-redis client only if withGoredis.
+func newNetRig(cfg *config, t0 time.Time, tl *timeline, withGoredis bool) (*netRig, error) {
 	// The proxies log through zerolog.Nop, but toxics such as bandwidth
 	// log through zerolog's global logger, at trace level on every
 	// removal: silence it (nothing else here uses zerolog).
@@ -235,7 +237,7 @@ func newNetRig(cfg *config, t0 time.Time, tl *timeline) (*netRig, error) {
 		Hooks:           tl.hooks(),
 	})
 	rig.spLoad = newLoad(poolClient{rig.pool}, rig.d, tl.shardpool(), ownerShardpool, "nf", t0, cfg.workers)
-	if cfg.goredis {
+	if withGoredis {
 		rig.rdb = newGoredis(cfg, grAddr)
 		rig.client = rig.rdb
 		rig.grLoad = newLoad(goredisClient{rig.rdb}, nil, tl.goredis(), ownerGoredis, "gr", t0, cfg.workers)
@@ -331,44 +333,95 @@ func removeToxics(p *toxiproxy.Proxy) error {
 	return nil
 }
 
-// close closes the pools and the proxies, each bounded; the goroutines of
-// all three must then go (the pool Close row checks).
-func (rig *netRig) close() []string {
-	var problems []string
-	bounded := func(what string, f func()) {
+// close closes the pools and the proxies, each bounded, and returns what
+// did not close in time: shardpool's pool and the proxies (ours), and the
+// go-redis client (reported, not checked, as go-redis's rows are).
+func (rig *netRig) close() (ours, goredis []string) {
+	bounded := func(f func()) bool {
 		done := make(chan struct{})
 		go func() { f(); close(done) }()
 		select {
 		case <-done:
+			return true
 		case <-time.After(5 * time.Second):
-			problems = append(problems, what+" did not return within 5s")
+			return false
 		}
 	}
-	if rig.pool != nil {
-		bounded("the network rounds' pool Close", func() { _ = rig.pool.Close() })
+	if rig.pool != nil && !bounded(func() { _ = rig.pool.Close() }) {
+		ours = append(ours, "the network rounds' pool Close did not return within 5s")
 	}
-	if rig.client != nil {
-		bounded("go-redis Close", func() { _ = rig.client.Close() })
+	if rig.client != nil && !bounded(func() { _ = rig.client.Close() }) {
+		goredis = append(goredis, "go-redis Close did not return within 5s")
 	}
 	for _, p := range rig.proxies {
-		if p != nil {
-			bounded("toxiproxy Stop", p.Stop)
+		if p != nil && !bounded(p.Stop) {
+			ours = append(ours, "toxiproxy Stop did not return within 5s")
 		}
 	}
-	return problems
+	return ours, goredis
 }
 
-// closeNet closes the network faults' pools and proxies, if any; what
-// did not close in time is a violation of the last row.
+// halted is what halting one load gave.
+type halted struct {
+	s   segment
+	err error
+}
+
+// haltLoads halts loads at once, each within bound, and returns what each
+// gave, in order.
+func haltLoads(loads []*load, bound time.Duration) []halted {
+	results := make([]halted, len(loads))
+	var wg sync.WaitGroup
+	for i, l := range loads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := l.halt(bound)
+			results[i] = halted{s, err}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// settleHalts files the errors of halting a network round's loads
+// (results, in the order of rig.loads()): shardpool's is a violation of
+// its row and ends the run; go-redis's (a hang) is a note on its row, and
+// go-redis is left out of the rest of the run, later rounds included.
+func (dr *driver) settleHalts(rig *netRig, rows []*row, results []halted) error {
+	if len(results) > 1 && results[1].err != nil {
+		rows[1].notes = append(rows[1].notes, "HANG: "+results[1].err.Error()+"; go-redis is left out of the rest of the run")
+		rows[1].hung = true
+		rig.rdb = nil // its workers may still write their stats: never start that load again
+		dr.goredisHung = true
+	}
+	if err := results[0].err; err != nil {
+		rows[0].violate(err.Error())
+		return err
+	}
+	return nil
+}
+
+// closeNet closes the network faults' pools and proxies, if any. What of
+// ours did not close in time is a violation of the last shardpool row;
+// what of go-redis's did not, a note on its last row.
 func (dr *driver) closeNet() {
 	if dr.net == nil {
 		return
 	}
-	problems := dr.net.close()
+	ours, goredis := dr.net.close()
 	dr.net = nil
-	if len(problems) > 0 && len(dr.rows) > 0 {
-		for _, p := range problems {
-			dr.rows[len(dr.rows)-1].violate(p)
+	for i := len(dr.rows) - 1; i >= 0 && (len(ours) > 0 || len(goredis) > 0); i-- {
+		r := dr.rows[i]
+		switch {
+		case r.client == ownerGoredis && len(goredis) > 0:
+			r.notes = append(r.notes, goredis...)
+			goredis = nil
+		case r.client != ownerGoredis && len(ours) > 0:
+			for _, p := range ours {
+				r.violate(p)
+			}
+			ours = nil
 		}
 	}
 }
@@ -378,7 +431,7 @@ func (dr *driver) closeNet() {
 func (dr *driver) netRound(f netFault, round string) error {
 	cfg := dr.cfg
 	if dr.net == nil {
-		rig, err := newNetRig(cfg, dr.t0, dr.tl)
+		rig, err := newNetRig(cfg, dr.t0, dr.tl, cfg.goredis && !dr.goredisHung)
 		if err != nil {
 			return err
 		}
@@ -422,7 +475,11 @@ func (dr *driver) netRound(f netFault, round string) error {
 	for _, r := range rows {
 		r.detectLabel, r.recoverLabel = f.detectLabel, f.recoverLabel
 		if f.cut && r.client == ownerGoredis {
-			r.detectLabel = "load resumed → first error" // go-redis has no breaker
+			// go-redis v9 has a dial-error breaker too, but it counts
+			// failed connects only: its handshake runs after its pool's
+			// dialer, and toxiproxy accepts every connect, so it never
+			// opens here.
+			r.detectLabel = "load resumed → first error"
 		}
 		dr.rows = append(dr.rows, r)
 	}
@@ -432,15 +489,14 @@ func (dr *driver) netRound(f netFault, round string) error {
 	if f.cut {
 		// Halt the loads, add the toxics and close the connections,
 		// resume: the fault's moment is the resumption.
-		for _, l := range loads {
-			s, herr := l.halt(cfg.reqBound() + time.Second)
-			dr.ops += s.ok + s.errs
-			err = errors.Join(err, herr)
+		results := haltLoads(loads, cfg.reqBound()+time.Second)
+		for _, h := range results {
+			dr.ops += h.s.ok + h.s.errs
 		}
-		if err != nil {
-			rows[0].violate(err.Error())
+		if err := dr.settleHalts(rig, rows, results); err != nil {
 			return err
 		}
+		loads = rig.loads() // without go-redis if it hung
 		toxAt = dr.since()
 		err = rig.toxiproxy("adding "+f.name, rig.active(), addToxics(f))
 		marks = append(marks, event{toxAt, "toxics added, connections closed"})
@@ -492,41 +548,25 @@ func (dr *driver) netRound(f netFault, round string) error {
 
 	// Halt both loads, each bounded; go-redis's concurrently with
 	// shardpool's, so that neither waits on the other.
-	type halted struct {
-		s   segment
-		err error
+	results := haltLoads(loads, cfg.reqBound()+time.Second)
+	for _, l := range loads {
+		l.slowMark.Store(0)
 	}
-	results := make([]halted, len(loads))
-	var wg sync.WaitGroup
-	for i, l := range loads {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := l.halt(cfg.reqBound() + time.Second)
-			l.slowMark.Store(0)
-			results[i] = halted{s, err}
-		}()
-	}
-	wg.Wait()
 	to := dr.since()
 	for i, r := range rows {
 		r.from, r.to = from, to
 		r.marks = append(marks[:len(marks):len(marks)], event{endAt, "toxics removed"})
-		r.seg = results[i].s
-		dr.ops += r.seg.ok + r.seg.errs
+		if i < len(results) { // go-redis's load is gone if it hung at the cut
+			r.seg = results[i].s
+			dr.ops += r.seg.ok + r.seg.errs
+		}
 	}
-	if err := results[0].err; err != nil {
-		rows[0].violate(err.Error())
-		return err
-	}
-	if len(rows) > 1 {
+	if len(rows) > 1 && rig.rdb != nil {
 		rows[1].lenAfter = int(rig.rdb.PoolStats().TotalConns)
 		rows[1].lenMax = max(grMax, rows[1].lenBefore, rows[1].lenAfter)
-		if err := results[1].err; err != nil {
-			rows[1].notes = append(rows[1].notes, "HANG: "+err.Error()+"; go-redis is left out of the rest of the run")
-			rows[1].hung = true
-			rig.rdb = nil // its workers may still write their stats: never start that load again
-		}
+	}
+	if err := dr.settleHalts(rig, rows, results); err != nil {
+		return err
 	}
 
 	// After: the loads halted; the goroutines they and the faults started
@@ -537,8 +577,12 @@ func (dr *driver) netRound(f netFault, round string) error {
 	if len(rows) > 1 {
 		rows[1].gAfter = g1.goredis
 	}
-	rows[0].notes = append(rows[0].notes, fmt.Sprintf("toxics added in %v on both proxies; toxiproxy's goroutines %d before, %d after (theirs: one set per open connection)",
-		addedIn.Round(100*time.Microsecond), g0.toxiproxy, g1.toxiproxy))
+	proxies := "shardpool's proxy"
+	if len(rows) > 1 {
+		proxies = "both proxies"
+	}
+	rows[0].notes = append(rows[0].notes, fmt.Sprintf("toxics added in %v on %s; toxiproxy's goroutines %d before, %d after (theirs: one set per open connection)",
+		addedIn.Round(100*time.Microsecond), proxies, g0.toxiproxy, g1.toxiproxy))
 
 	for _, r := range rows {
 		evaluate(cfg, f, r, faultAt, endAt)

@@ -224,7 +224,8 @@ func (dr *driver) report(elapsed time.Duration, fatal error, charts map[string]s
 			"Their rows are reported, not checked against the bounds (its Get latency is not visible through its API: n/a); "+
 			"goroutines there are each client's own (pprof labels), toxiproxy's left out; the live heap is the whole process's and is not bounded. "+
 			"A network fault's I/O bound: the I/O deadline + slack = %v. Errors count failed requests: with its dial-error breaker open, shardpool fails each Get at once "+
-			"and its workers try again %v later, so in an outage it counts far more errors than a pool whose callers each wait out a timeout; "+
+			"and its workers try again %v later, so in an outage it counts far more errors than go-redis, whose callers each wait out a read timeout "+
+			"(go-redis v9's breaker counts failed connects only; its handshake runs after its pool's dialer, and toxiproxy accepts every connect); "+
 			"compare detect and recover.\n\n", cfg.workers, cfg.ioTimeout+cfg.slack, errPause)
 	}
 	writeTable(&b, table)
