@@ -131,7 +131,7 @@ func (r *Report) summaryRows() []summaryRow {
 
 // lossesElsewhere lists the metrics after the first on which shardpool
 // loses beyond noise at cfg, to go-redis v9's pool or to the best peer:
-// "max latency 8.58× go-redis v9 (61.9 ms vs 7.21 ms)".
+// "max latency is 8.58× worse than go-redis v9 (61.9 ms vs 7.21 ms)".
 func lossesElsewhere(sc *Scenario, sp Spec, cfg Config) []string {
 	var out []string
 	for _, m := range sp.Metrics[1:] {
@@ -152,7 +152,7 @@ func lossesElsewhere(sc *Scenario, sp Spec, cfg Config) []string {
 				continue
 			}
 			if v := versus(x, y, m.HigherBetter); v.Significant && !v.Better {
-				out = append(out, fmt.Sprintf("%s %s× worse than %s (%s vs %s)", m.Title, factorString(v.Factor()),
+				out = append(out, fmt.Sprintf("%s is %s× worse than %s (%s vs %s)", m.Title, factorString(v.Factor()),
 					poolInfo(ref).Label, humanValue(x.Summary.Center, m.Unit), humanValue(y.Summary.Center, m.Unit)))
 			}
 		}

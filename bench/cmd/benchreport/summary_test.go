@@ -163,8 +163,8 @@ func TestSummaryLossesElsewhere(t *testing.T) {
 	(&Report{DS: ds}).Write(&out)
 	md := out.String()
 	for _, want := range []string{
-		"| max latency 12.00× worse than go-redis v9 (60 ms vs 5 ms) |",
-		"though its max latency 12.00× worse than go-redis v9",
+		"| max latency is 12.00× worse than go-redis v9 (60 ms vs 5 ms) |",
+		"though its max latency is 12.00× worse than go-redis v9",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md[:min(len(md), 3000)])
