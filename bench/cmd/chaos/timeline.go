@@ -379,6 +379,13 @@ func drawChart(path, title string, pts []point, events []event, dials bool) erro
 				return err
 			}
 		}
+		// Headroom above the data for the legend, which sits at the top
+		// right: the data keep the lower 60% of the panel.
+		if pn.log {
+			p.Y.Max = ymin * math.Pow(ymax/ymin, 1/0.6)
+		} else {
+			p.Y.Max = ymax / 0.6
+		}
 		for k, e := range events {
 			l, err := plotter.NewLine(plotter.XYs{{X: e.at.Seconds(), Y: ymin}, {X: e.at.Seconds(), Y: ymax}})
 			if err != nil {
