@@ -93,20 +93,8 @@ func BenchmarkWaitHandOff(b *testing.B) {
 			d := &fakeDialer{}
 			p := c.make(&shardpool.Options{Dialer: d.Dial, PoolSize: 1, PoolTimeout: time.Minute})
 			defer p.Close()
-			ctx := context.Background()
 			b.SetParallelism(8)
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					cn, err := p.Get(ctx)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					p.Put(cn)
-				}
-			})
+			getPutParallel(b, p)
 			b.StopTimer()
 			b.ReportMetric(float64(p.Stats().WaitCount)/float64(b.N), "waits/op")
 		})
