@@ -345,3 +345,41 @@ func TestHandshakeDialFailsAtItsDeadline(t *testing.T) {
 		t.Error("two failed dials with poolSize 2 did not count as the breaker's trip")
 	}
 }
+
+// TestSettleHalts checks where a halt's failure lands: go-redis's hang is a
+// note on its own row and leaves go-redis out of later rounds, never a
+// violation of shardpool's; shardpool's hang is a violation of its row and
+// ends the run, even when go-redis hung in the same halt.
+func TestSettleHalts(t *testing.T) {
+	hang := fmt.Errorf("%w: test", errHang)
+	for _, tc := range []struct {
+		name                   string
+		spErr, grErr           error
+		wantErr, wantViolation bool
+		wantGoredisOut         bool
+	}{
+		{"go-redis hangs", nil, hang, false, false, true},
+		{"shardpool hangs", hang, nil, true, true, false},
+		{"both hang", hang, hang, true, true, true},
+		{"neither", nil, nil, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dr := &driver{}
+			rig := &netRig{rdb: &redis.Client{}}
+			rows := []*row{{client: ownerShardpool}, {client: ownerGoredis}}
+			err := dr.settleHalts(rig, rows, []halted{{err: tc.spErr}, {err: tc.grErr}})
+			if (err != nil) != tc.wantErr {
+				t.Errorf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if got := len(rows[0].violations) > 0; got != tc.wantViolation {
+				t.Errorf("shardpool's row violated = %v, want %v", got, tc.wantViolation)
+			}
+			if len(rows[1].violations) > 0 {
+				t.Errorf("go-redis's row has violations %v: its rows are reported, not checked", rows[1].violations)
+			}
+			if rows[1].hung != tc.wantGoredisOut || dr.goredisHung != tc.wantGoredisOut || (rig.rdb == nil) != tc.wantGoredisOut {
+				t.Errorf("go-redis left out: row %v, driver %v, rig %v; want %v", rows[1].hung, dr.goredisHung, rig.rdb == nil, tc.wantGoredisOut)
+			}
+		})
+	}
+}
