@@ -246,6 +246,9 @@ func TestDialTimeoutBoundsEachDial(t *testing.T) {
 			}
 			near(bounds[0], tc.bg, "MinIdleConns dial")
 			if tc.caller == 0 {
+				// Get b dials unless the top-up that Get a started has
+				// parked first and b takes its connection: Misses
+				// counts the Gets that dialed, and NewConn always does.
 				unbounded := 0
 				for _, got := range bounds[1:] {
 					if got == 0 {
@@ -254,7 +257,8 @@ func TestDialTimeoutBoundsEachDial(t *testing.T) {
 						near(got, tc.bg, "background dial")
 					}
 				}
-				assert.Equal(t, 2, unbounded, "Get's and NewConn's dials without a deadline: %v", bounds)
+				callers := int(p.Stats().Misses) + 1
+				assert.Equal(t, callers, unbounded, "Get's and NewConn's dials without a deadline: %v", bounds)
 			} else {
 				for _, got := range bounds[1:] {
 					near(got, tc.caller, "dial")

@@ -38,15 +38,17 @@
 // # Design
 //
 // Idle connections live in per-P shards, so the hot path (an idle
-// connection in the caller's shard) locks a mutex no other core uses,
+// connection in the caller's shard) swaps it out of a slot and back in
+// (three atomic read-modify-writes on a line no other core uses, no lock),
 // writes nothing shared by all cores, reads no clock (only the pool's coarse
 // one, a word in memory) and allocates nothing.
 // A counter of places bounds the connections; Gets that must wait queue in
 // one list and are handed connections and places directly. Each file states
 // its mechanism and its locking rule at its top:
 //
-//   - shard.go: the shards and the invariant that ties a connection's state
-//     to its place in a shard's list.
+//   - shard.go: the shards, the invariant that ties a connection's state
+//     to its place in a shard's list, and the slot that keeps one idle
+//     connection outside the list for the hot path.
 //   - wait.go, waitlist.go: the bound, the wait list, the hand-off, and why
 //     no wake-up is lost.
 //   - internal/connstate: a connection's states and the moves between them.

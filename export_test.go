@@ -73,6 +73,18 @@ func (p *ConnPool) CheckInvariants() error {
 		if s.quota < s.n || (!p.idle.on && s.quota != math.MaxInt) {
 			return fmt.Errorf("shard %d: quota %d, %d idle", i, s.quota, s.n)
 		}
+		// The slot is written without the lock, so only what a
+		// claimer cannot undo while the registry's lock is held is
+		// checked: a connection in it that is not closed is registered.
+		if cn := s.slot.Load(); cn != nil {
+			if p.opt.PoolFIFO || p.idle.on {
+				return fmt.Errorf("shard %d: a connection in the slot of a FIFO or capped pool", i)
+			}
+			if cn.tag.State() != connstate.Closed && !p.closed.Load() &&
+				(cn.regIdx >= len(p.reg.conns) || p.reg.conns[cn.regIdx] != cn) {
+				return fmt.Errorf("shard %d: connection in the slot missing from the registry", i)
+			}
+		}
 		idle += n
 		if n > 0 && !s.hasIdle() {
 			return fmt.Errorf("shard %d: nonEmpty clear with %d idle", i, n)

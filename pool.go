@@ -49,7 +49,8 @@ var _ Pooler = (*ConnPool)(nil)
 //
 // Idle connections live in per-P shards: Get takes from the shard of the P
 // it runs on and Put returns a connection to the shard it came from, so the
-// hot path (an idle connection in the caller's shard) locks one mutex that
+// hot path (an idle connection in the caller's shard) takes no lock: it
+// swaps the connection out of the shard's slot and back in, on a cache line
 // no other core is using, writes no memory shared by all cores, reads no
 // clock and allocates nothing. When its shard is empty, Get takes from the
 // other shards, then dials if fewer than PoolSize connections are held, and
@@ -81,6 +82,7 @@ type ConnPool struct {
 	clock     *clock
 	spin      bool // GOMAXPROCS and NumCPU > 1 at NewConnPool: awaitRound may spin
 	leakOn    bool // LeakThreshold is set: Get records checkouts (leak.go)
+	useSlot   bool // LIFO without MaxIdleConns: Put may park in a shard's slot (shard.go)
 	rawDials  int  // MaxConcurrentDials as given; <= 0 follows PoolSize
 	// Written by SetPoolSize (resize.go), and putFlags also by the Puts
 	// and trims that find the surplus gone.
@@ -177,6 +179,7 @@ func NewConnPool(opt *Options) *ConnPool {
 		}
 	}
 	p.mask = uint32(n - 1)
+	p.useSlot = !p.idle.on && !p.opt.PoolFIFO
 	p.spin = runtime.GOMAXPROCS(0) > 1 && runtime.NumCPU() > 1
 	p.setMinIdle(p.opt.PoolSize)
 
@@ -271,8 +274,13 @@ func (p *ConnPool) takeIdle(from, home *shard) *Conn {
 		}
 		// Top up MinIdleConns when this shard's share of them ran low;
 		// a shard with its share costs nothing more.
-		if left < int(p.minIdlePerShard.Load()) {
-			p.checkMinIdleConns()
+		if m := int(p.minIdlePerShard.Load()); m > 0 {
+			if left < 0 { // taken from the slot: count the list
+				left, _ = from.counts()
+			}
+			if left < m {
+				p.checkMinIdleConns()
+			}
 		}
 		return cn
 	}
@@ -291,6 +299,10 @@ func (p *ConnPool) Put(cn *Conn) {
 	}
 	if !cn.tag.Pooled {
 		p.Remove(cn, nil)
+		return
+	}
+	if p.inSlot(cn) {
+		p.misuse(cn, ErrNotCheckedOut) // Put twice: it waits in the slot
 		return
 	}
 	if f := p.putFlags.Load(); f != 0 {
@@ -325,6 +337,13 @@ func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
 		return
 	}
 	home := cn.home.Load()
+	if p.useSlot && p.waiters.len() == 0 {
+		if beforeSlotPut != nil {
+			beforeSlotPut(p)
+		}
+		p.putSlot(cn, home, fromPut)
+		return
+	}
 	r := home.park(cn, p.now(), p.opt.PoolFIFO, &p.closed)
 	for r == parkFull && p.findRoom(home) {
 		r = home.park(cn, p.now(), p.opt.PoolFIFO, &p.closed)
@@ -346,6 +365,40 @@ func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
 	if p.waiters.len() != 0 && !p.kick() && fromPut {
 		p.awaitRound(cn)
 	}
+}
+
+// putSlot is putIdle into the slot of home, when no Get waits (see
+// shard.putSlot). What it cannot park it handles as putIdle does a
+// connection that park refused.
+func (p *ConnPool) putSlot(cn *Conn, home *shard, fromPut bool) {
+	ok, orphan := home.putSlot(cn, p.now(), &p.closed)
+	if orphan != nil && orphan.tag.CloseCheckedOut() {
+		_ = p.destroy(orphan, ClosePoolClosed)
+	}
+	if !ok {
+		switch {
+		case fromPut && cn.tag.State() == connstate.Idle:
+			p.misuse(cn, ErrNotCheckedOut)
+		case p.closed.Load() && cn.tag.CloseCheckedOut():
+			_ = p.destroy(cn, ClosePoolClosed)
+		}
+		return
+	}
+	// Published first, then the load, as in putIdle: see wait.go.
+	if p.waiters.len() != 0 && !p.kick() && fromPut {
+		p.awaitRound(cn)
+	}
+}
+
+// beforeSlotPut, when set (by tests only), runs in putIdle between its look
+// at the wait list and putSlot: the window in which a Get can queue unseen.
+var beforeSlotPut func(p *ConnPool)
+
+// inSlot reports whether cn, a pooled connection of p, waits in its home
+// shard's slot: idle, though its state says checked out.
+func (p *ConnPool) inSlot(cn *Conn) bool {
+	h := cn.home.Load()
+	return h != nil && h.inSlot(cn)
 }
 
 // awaitRound holds a caller whose Put parked cn and kicked an active server
@@ -371,7 +424,7 @@ func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
 func (p *ConnPool) awaitRound(cn *Conn) {
 	if p.spin && p.waiters.len() >= awaitQueue*p.poolSize() {
 		for i := 0; i < awaitSpins; i++ {
-			if cn.tag.State() != connstate.Idle || p.serving.idle() {
+			if (cn.tag.State() != connstate.Idle && !p.inSlot(cn)) || p.serving.idle() {
 				return
 			}
 		}
@@ -415,6 +468,10 @@ const (
 func (p *ConnPool) Remove(cn *Conn, reason error) {
 	if !p.owns(cn) {
 		p.misuse(cn, ErrUnknownConn)
+		return
+	}
+	if cn.tag.Pooled && p.inSlot(cn) {
+		p.misuse(cn, ErrNotCheckedOut) // Remove after Put: it waits in the slot
 		return
 	}
 	if p.leakOn {
@@ -505,6 +562,11 @@ func (p *ConnPool) claim(cn *Conn) bool {
 			return false
 		case connstate.CheckedOut:
 			if cn.tag.CloseCheckedOut() {
+				// If it waited in its shard's slot, closed in place,
+				// let the slot go of it now rather than at the next Get.
+				if h := cn.home.Load(); h != nil {
+					h.dropFromSlot(cn)
+				}
 				return true
 			}
 		case connstate.Idle:

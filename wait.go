@@ -55,6 +55,14 @@ import (
 //     the flag is set under S's lock whenever S's list is not empty (by
 //     the park that made it so, or earlier with no clear since), and
 //     cleared only under that lock with the list empty.
+//   - A Put into S's slot (shard.go) publishes C with a swap, a seq-cst
+//     atomic, and then loads the length, so the same two cases hold with
+//     the slot for the list: the round (hasIdle, then pop) reads the slot
+//     first and finds C, or finds it empty because C was taken or moved
+//     into S's list, and a move into the list sets nonEmpty before it
+//     empties the slot, so the round's read of nonEmpty that follows finds
+//     it set. TestSlotPutServesAGetThatQueuedMeanwhile queues a Get inside
+//     the Put's window.
 //   - A round ends either when no waiter is left, so that the next Get to
 //     queue is the first of a new spell and kicks; or when every shard was
 //     found empty and no place was free, after the waiters it served were

@@ -1,0 +1,204 @@
+package shardpool
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shardpool/shardpool/internal/connstate"
+)
+
+// The shard's slot (shard.go, The slot): the newest idle connection, kept
+// outside the list, its state left CheckedOut.
+
+// Put into the slot, Get from it: LIFO across the slot and the list, with
+// each connection's idleAt kept as it moves from the slot into the list.
+func TestShardSlotKeepsLIFOOrder(t *testing.T) {
+	var s shard
+	var closed atomic.Bool
+	conns := newShardConns(&s, 3, func(int) int64 { return 0 })
+	for i, cn := range conns {
+		ok, orphan := s.putSlot(cn, int64(10*(i+1)), &closed)
+		require.True(t, ok)
+		require.Nil(t, orphan)
+		assert.True(t, s.hasIdle())
+	}
+	idle, _ := s.counts()
+	assert.Equal(t, 3, idle, "two in the list, one in the slot")
+	assert.Same(t, conns[2], s.slot.Load())
+	assert.Equal(t, connstate.CheckedOut, conns[2].tag.State(), "in the slot, the state stays")
+	assert.Equal(t, connstate.Idle, conns[1].tag.State(), "demoted into the list")
+	for i, want := range []*Conn{conns[2], conns[1], conns[0]} {
+		cn, stale, _ := s.pop(0, expiry{}, true)
+		require.Same(t, want, cn, "pop %d", i)
+		assert.False(t, stale)
+		assert.Equal(t, int64(10*(3-i)), cn.idleAt, "idleAt kept")
+		assert.Equal(t, connstate.CheckedOut, cn.tag.State())
+	}
+	cn, _, _ := s.pop(0, expiry{}, true)
+	assert.Nil(t, cn)
+	idle, hits := s.counts()
+	assert.Zero(t, idle)
+	assert.EqualValues(t, 3, hits, "hits from the slot and from the list")
+}
+
+// A connection closed in place while in the slot (a claimer moved it
+// CheckedOut → Closed) is dropped by the next pop, not handed out, and is
+// not counted idle. A stale one is claimed by pop for its caller.
+func TestShardSlotDropsClosedAndClaimsStale(t *testing.T) {
+	var s shard
+	var closed atomic.Bool
+	conns := newShardConns(&s, 2, func(int) int64 { return 0 })
+	ok, _ := s.putSlot(conns[0], 100, &closed)
+	require.True(t, ok)
+	require.True(t, conns[0].tag.CloseCheckedOut(), "a claimer closes it in place")
+	idle, _ := s.counts()
+	assert.Zero(t, idle)
+	cn, _, _ := s.pop(0, expiry{}, true)
+	assert.Nil(t, cn, "a closed connection is dropped, not handed out")
+	assert.Nil(t, s.slot.Load())
+
+	ok, _ = s.putSlot(conns[1], 100, &closed)
+	require.True(t, ok)
+	cn, stale, _ := s.pop(150, expiry{idle: 50}, true)
+	require.Same(t, conns[1], cn)
+	assert.True(t, stale)
+	assert.Equal(t, connstate.Closed, cn.tag.State(), "claimed for its caller to close")
+	_, hits := s.counts()
+	assert.Zero(t, hits)
+}
+
+// Sweeps, drains and trims see the slot's connection: they move it into
+// the list first.
+func TestShardSlotSeenBySweepDrainAndTrim(t *testing.T) {
+	var s shard
+	var closed atomic.Bool
+	conns := newShardConns(&s, 2, func(int) int64 { return 0 })
+	for i, cn := range conns {
+		ok, _ := s.putSlot(cn, int64(100*(i+1)), &closed)
+		require.True(t, ok)
+	}
+	stale := s.sweep(300, expiry{idle: 100}, false, nil)
+	assert.Equal(t, []*Conn{conns[0], conns[1]}, stale, "both stale, oldest first, the slot's too")
+	assert.Nil(t, s.slot.Load())
+
+	conns = newShardConns(&s, 2, func(int) int64 { return 0 })
+	for _, cn := range conns {
+		ok, _ := s.putSlot(cn, 0, &closed)
+		require.True(t, ok)
+	}
+	assert.Same(t, conns[0], s.takeOldest(false))
+	assert.Equal(t, []*Conn{conns[1]}, s.drain(nil), "the slot's connection drained")
+	assert.Equal(t, connstate.Closed, conns[1].tag.State())
+	assert.Nil(t, s.slot.Load())
+}
+
+// Close sets closed and then drains: a putSlot that publishes after the
+// drain sees closed and takes its connection back, and one that demotes
+// after it returns the demoted connection for its caller to close. Neither
+// is left in a drained shard.
+func TestShardSlotAfterClose(t *testing.T) {
+	var s shard
+	var closed atomic.Bool
+	conns := newShardConns(&s, 2, func(int) int64 { return 0 })
+	ok, _ := s.putSlot(conns[0], 0, &closed)
+	require.True(t, ok)
+	closed.Store(true)
+	ok, orphan := s.putSlot(conns[1], 0, &closed)
+	assert.False(t, ok, "published after closed: taken back for the caller")
+	assert.Same(t, conns[0], orphan, "demoted after closed: the caller's to close")
+	assert.Nil(t, s.slot.Load())
+	idle, _ := s.counts()
+	assert.Zero(t, idle)
+	assert.Equal(t, connstate.CheckedOut, conns[0].tag.State())
+	assert.Equal(t, connstate.CheckedOut, conns[1].tag.State())
+}
+
+// A Put of a connection that the pool has already parked in the list (a
+// second Put at once) leaves it in the list only, and says so.
+func TestShardSlotRefusesAParkedConnection(t *testing.T) {
+	var s shard
+	var closed atomic.Bool
+	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
+	require.Equal(t, parked, s.park(cn, 0, false, &closed))
+	ok, _ := s.putSlot(cn, 0, &closed)
+	assert.False(t, ok)
+	assert.Nil(t, s.slot.Load())
+	idle, _ := s.counts()
+	assert.Equal(t, 1, idle)
+}
+
+// A Get that queues between a Put's look at the wait list (none) and its
+// publish into the slot must still be served: the Put looks again after it
+// publishes. The hook queues the Get inside that window.
+func TestSlotPutServesAGetThatQueuedMeanwhile(t *testing.T) {
+	p, _ := newPipePool(t, Options{PoolSize: 1, PoolTimeout: 5 * time.Second})
+	cn, err := p.Get(context.Background())
+	require.NoError(t, err)
+	got := make(chan error, 1)
+	beforeSlotPut = func(p *ConnPool) {
+		beforeSlotPut = nil // once
+		go func() {
+			c, err := p.Get(context.Background())
+			if err == nil {
+				p.Put(c)
+			}
+			got <- err
+		}()
+		require.Eventually(t, func() bool { return p.Stats().PendingRequests == 1 }, 2*time.Second, time.Millisecond)
+	}
+	t.Cleanup(func() { beforeSlotPut = nil })
+	p.Put(cn)
+	select {
+	case err := <-got:
+		require.NoError(t, err)
+	case <-time.After(3 * time.Second):
+		t.Fatal("the queued Get was not served: a wake-up was lost")
+	}
+}
+
+// A second Put or a Remove after Put, while the connection waits in the
+// slot, is reported and changes nothing.
+func TestSlotMisuseIsReported(t *testing.T) {
+	var misuses []error
+	p, _ := newPipePool(t, Options{PoolSize: 2, OnMisuse: func(_ *Conn, err error) { misuses = append(misuses, err) }})
+	cn, err := p.Get(context.Background())
+	require.NoError(t, err)
+	p.Put(cn)
+	require.True(t, p.inSlot(cn))
+	p.Put(cn)
+	p.Remove(cn, nil)
+	require.Len(t, misuses, 2)
+	for _, err := range misuses {
+		assert.ErrorIs(t, err, ErrNotCheckedOut)
+	}
+	assert.Equal(t, 1, p.IdleLen())
+	assert.Equal(t, 1, p.Len())
+	assert.NotEqual(t, connstate.Closed, cn.tag.State(), "not closed by the Remove")
+	again, err := p.Get(context.Background())
+	require.NoError(t, err)
+	assert.Same(t, cn, again)
+	p.Put(again)
+}
+
+// A connection parked in the list while an older one waits in the slot (a
+// Put parks there while Gets wait) stays ahead of it: the demoted one is
+// linked in by its idleAt, so the list stays ordered for sweep.
+func TestShardSlotDemotesByAge(t *testing.T) {
+	var s shard
+	var closed atomic.Bool
+	conns := newShardConns(&s, 3, func(int) int64 { return 0 })
+	ok, _ := s.putSlot(conns[0], 10, &closed)
+	require.True(t, ok)
+	require.Equal(t, parked, s.park(conns[1], 20, false, &closed))
+	ok, _ = s.putSlot(conns[2], 30, &closed)
+	require.True(t, ok)
+	for i, want := range []*Conn{conns[2], conns[1], conns[0]} {
+		cn, _, _ := s.pop(0, expiry{}, true)
+		require.Same(t, want, cn, "pop %d", i)
+	}
+}
