@@ -137,6 +137,10 @@ type ConnPool struct {
 
 	rr atomic.Uint32
 
+	// reapResumed is when the reaper last came back from a yield, by the
+	// exact clock (reaper.go).
+	reapResumed atomic.Int64
+
 	// The wait list is written on every wait and read (its length) on
 	// every Get and Put: a line of its own, held by value.
 	_       [cacheLinePad]byte

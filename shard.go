@@ -428,8 +428,9 @@ func (s *shard) counts() (idle int, hits uint64) {
 }
 
 // sweep claims the connections of s that are stale by exp at now (Idle →
-// Closed) and appends them to stale. It holds the lock for at most
-// sweepChunk connections at a time.
+// Closed) and appends them to stale, and reports how many connections it
+// looked at. It holds the lock for at most sweepChunk connections at a
+// time.
 //
 // It walks from the oldest end (see Order above). With IdleTimeout alone
 // the first fresh connection ends the sweep, since all after it went idle
@@ -439,7 +440,7 @@ func (s *shard) counts() (idle int, hits uint64) {
 // end, where the connections already looked at are fresh or gone. If that
 // connection was taken and parked again, it is now the newest, and the sweep
 // ends there: what it passes over is left for the next sweep.
-func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) []*Conn {
+func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) (_ []*Conn, looked int) {
 	older := func(cn *Conn) *Conn { return cn.prev }
 	if fifo {
 		older = func(cn *Conn) *Conn { return cn.next }
@@ -448,17 +449,17 @@ func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) []*Conn {
 	defer s.mu.Unlock()
 	s.unslot()
 	cn := s.oldest(fifo)
-	for steps := 1; cn != nil; steps++ {
+	for ; cn != nil; looked++ {
 		next := older(cn)
 		if exp.stale(cn, now) {
 			s.unlink(cn)
 			cn.tag.CloseIdle()
 			stale = append(stale, cn)
 		} else if exp.age == 0 {
-			return stale
+			return stale, looked + 1
 		}
 		cn = next
-		if steps%sweepChunk == 0 {
+		if (looked+1)%sweepChunk == 0 {
 			s.mu.Unlock()
 			if sweepBetweenChunks != nil {
 				sweepBetweenChunks(s, cn)
@@ -469,7 +470,7 @@ func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) []*Conn {
 			}
 		}
 	}
-	return stale
+	return stale, looked
 }
 
 // sweepBetweenChunks, when set (by tests only), runs while a sweep has

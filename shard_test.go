@@ -134,7 +134,7 @@ func TestShardSweepAcrossChunks(t *testing.T) {
 		}()
 		var stale []*Conn
 		for i := 0; i < 100 && len(stale) < (n+2)/3; i++ {
-			stale = s.sweep(2000, exp, fifo, stale)
+			stale, _ = s.sweep(2000, exp, fifo, stale)
 		}
 		stop.Store(true)
 		wg.Wait()
@@ -173,7 +173,7 @@ func TestShardSweepResumesWhenItsPlaceIsTaken(t *testing.T) {
 				taken = next
 			}
 		}
-		stale := s.sweep(100, expiry{age: 50}, fifo, nil)
+		stale, _ := s.sweep(100, expiry{age: 50}, fifo, nil)
 		sweepBetweenChunks = nil
 		require.NotNil(t, taken)
 		assert.Len(t, stale, n-1, "fifo=%v: every stale connection but the one taken", fifo)

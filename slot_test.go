@@ -82,7 +82,8 @@ func TestShardSlotSeenBySweepDrainAndTrim(t *testing.T) {
 		ok, _ := s.putSlot(cn, int64(100*(i+1)), &closed)
 		require.True(t, ok)
 	}
-	stale := s.sweep(300, expiry{idle: 100}, false, nil)
+	stale, looked := s.sweep(300, expiry{idle: 100}, false, nil)
+	assert.Equal(t, 2, looked)
 	assert.Equal(t, []*Conn{conns[0], conns[1]}, stale, "both stale, oldest first, the slot's too")
 	assert.Nil(t, s.slot.Load())
 
