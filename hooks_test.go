@@ -55,23 +55,32 @@ func (h *hookLog) closed() map[shardpool.CloseReason]int {
 	return m
 }
 
+// Hooks see every dial, the Gets' and MinIdleConns's, with its outcome. A
+// Get may take a connection that a top-up parked instead of dialing, so the
+// Gets' dials are counted from Stats().Misses, and the failing Get runs
+// only once no idle connection is left for it to take.
 func TestHooksSeeDials(t *testing.T) {
 	var h hookLog
-	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 4, MinIdleConns: 1, Hooks: h.hooks()})
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 8, MinIdleConns: 1, Hooks: h.hooks()})
 	idle := func() {
 		require.Eventually(t, func() bool { return e.p.IdleLen() == 1 }, 5*time.Second, time.Millisecond)
 	}
 	idle()
-	a, b := e.get(), e.get() // the MinIdleConns one and a dial
+	held := []*shardpool.Conn{e.get(), e.get()} // the MinIdleConns one, then a dial or a top-up's
 	idle()
-	c := e.get() // the top-up's
+	held = append(held, e.get())
 	e.d.fail.Store(true)
+	testhook.WaitDials(e.p) // the top-ups under way have ended
+	for e.p.IdleLen() > 0 { // take what they parked; the top-ups that follow fail
+		held = append(held, e.get())
+		testhook.WaitDials(e.p)
+	}
 	_, err := e.p.Get(context.Background())
 	require.ErrorIs(t, err, errDial)
 	testhook.WaitDials(e.p) // the top-up after the Get, if any, has failed
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var fg, bg, failed int
+	var fg, bg, failed, fgFailed int
 	for _, d := range h.dials {
 		if d.Background {
 			bg++
@@ -80,14 +89,20 @@ func TestHooksSeeDials(t *testing.T) {
 		}
 		if d.Err != nil {
 			failed++
+			if !d.Background {
+				fgFailed++
+			}
 			assert.ErrorIs(t, d.Err, errDial)
 		}
 		assert.Positive(t, d.Duration)
 	}
-	assert.Equal(t, 2, fg, "Get's dials")
+	assert.EqualValues(t, p.Stats().Misses, fg, "Get's dials")
+	assert.Equal(t, 1, fgFailed, "the Get that failed")
 	assert.GreaterOrEqual(t, bg, 2, "MinIdleConns's dials")
 	assert.EqualValues(t, e.d.dials.Load(), len(h.dials)-failed, "every successful dial")
-	_, _, _ = a, b, c
+	for _, cn := range held {
+		e.p.Put(cn)
+	}
 }
 
 func TestHooksSeeEveryWaitOutcome(t *testing.T) {
