@@ -240,6 +240,11 @@ func (s *shard) park(cn *Conn, now int64, fifo bool, closed *atomic.Bool) parkRe
 //
 // Call it only for a LIFO pool without MaxIdleConns.
 func (s *shard) putSlot(cn *Conn, now int64, closed *atomic.Bool) (ok bool, orphan *Conn) {
+	// A second Put of an idle connection must change nothing: not its
+	// idleAt, which the list it is in owns, nor the slot.
+	if cn.tag.State() != connstate.CheckedOut {
+		return false, nil
+	}
 	cn.idleAt = now
 	if old := s.slot.Swap(cn); old != nil {
 		orphan = s.demote(old, closed)

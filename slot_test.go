@@ -120,17 +120,23 @@ func TestShardSlotAfterClose(t *testing.T) {
 }
 
 // A Put of a connection that the pool has already parked in the list (a
-// second Put at once) leaves it in the list only, and says so.
+// second Put) leaves everything as it was, and says so: the connection in
+// the list with its idleAt, and the slot's connection in the slot. (Found
+// by FuzzDifferential: a second Put moved the slot's connection behind it.)
 func TestShardSlotRefusesAParkedConnection(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
-	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
-	require.Equal(t, parked, s.park(cn, 0, false, &closed))
-	ok, _ := s.putSlot(cn, 0, &closed)
+	conns := newShardConns(&s, 2, func(int) int64 { return 0 })
+	require.Equal(t, parked, s.park(conns[0], 10, false, &closed))
+	ok, _ := s.putSlot(conns[1], 10, &closed)
+	require.True(t, ok)
+	ok, orphan := s.putSlot(conns[0], 20, &closed)
 	assert.False(t, ok)
-	assert.Nil(t, s.slot.Load())
+	assert.Nil(t, orphan)
+	assert.Same(t, conns[1], s.slot.Load(), "the slot's connection stays")
+	assert.Equal(t, int64(10), conns[0].idleAt, "idleAt untouched")
 	idle, _ := s.counts()
-	assert.Equal(t, 1, idle)
+	assert.Equal(t, 2, idle)
 }
 
 // A Get that queues between a Put's look at the wait list (none) and its
