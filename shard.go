@@ -310,18 +310,7 @@ func (s *shard) relink(cn *Conn) {
 	for at != nil && at.idleAt > cn.idleAt {
 		at = at.next
 	}
-	if at == nil {
-		s.pushBack(cn)
-		return
-	}
-	cn.prev, cn.next = at.prev, at
-	if at.prev != nil {
-		at.prev.next = cn
-	} else {
-		s.head = cn
-	}
-	at.prev = cn
-	s.grew()
+	s.linkBefore(cn, at)
 }
 
 // setQuota sets the quota of an empty s, for NewConnPool.
@@ -493,26 +482,31 @@ func (s *shard) oldest(fifo bool) *Conn {
 }
 
 // pushFront puts cn at the head. Call with mu held.
-func (s *shard) pushFront(cn *Conn) {
-	cn.prev, cn.next = nil, s.head
-	if s.head != nil {
-		s.head.prev = cn
-	} else {
-		s.tail = cn
-	}
-	s.head = cn
-	s.grew()
-}
+func (s *shard) pushFront(cn *Conn) { s.linkBefore(cn, s.head) }
 
 // pushBack puts cn at the tail. Call with mu held.
-func (s *shard) pushBack(cn *Conn) {
-	cn.prev, cn.next = s.tail, nil
-	if s.tail != nil {
-		s.tail.next = cn
+func (s *shard) pushBack(cn *Conn) { s.linkBefore(cn, nil) }
+
+// linkBefore links cn into the list before at, or at the tail when at is
+// nil. Call with mu held.
+func (s *shard) linkBefore(cn, at *Conn) {
+	if at == nil {
+		cn.prev, cn.next = s.tail, nil
+		if s.tail != nil {
+			s.tail.next = cn
+		} else {
+			s.head = cn
+		}
+		s.tail = cn
 	} else {
-		s.head = cn
+		cn.prev, cn.next = at.prev, at
+		if at.prev != nil {
+			at.prev.next = cn
+		} else {
+			s.head = cn
+		}
+		at.prev = cn
 	}
-	s.tail = cn
 	s.grew()
 }
 
