@@ -292,10 +292,17 @@ func (s *shard) unslot() {
 	if !s.nonEmpty.Load() {
 		s.nonEmpty.Store(true)
 	}
+	if unslotMoving != nil {
+		unslotMoving(s)
+	}
 	if cn := s.slot.Swap(nil); cn != nil {
 		s.relink(cn)
 	}
 }
+
+// unslotMoving, when set (by tests only), runs in unslot between its two
+// steps, with mu held: a scan then must still find s non-empty.
+var unslotMoving func(s *shard)
 
 // relink links cn, which left the slot, into the list by its idleAt: at
 // the head, unless a Put parked a newer one in the list (putIdle does while
@@ -490,22 +497,20 @@ func (s *shard) pushBack(cn *Conn) { s.linkBefore(cn, nil) }
 // linkBefore links cn into the list before at, or at the tail when at is
 // nil. Call with mu held.
 func (s *shard) linkBefore(cn, at *Conn) {
-	if at == nil {
-		cn.prev, cn.next = s.tail, nil
-		if s.tail != nil {
-			s.tail.next = cn
-		} else {
-			s.head = cn
-		}
-		s.tail = cn
+	prev := s.tail
+	if at != nil {
+		prev = at.prev
+	}
+	cn.prev, cn.next = prev, at
+	if prev != nil {
+		prev.next = cn
 	} else {
-		cn.prev, cn.next = at.prev, at
-		if at.prev != nil {
-			at.prev.next = cn
-		} else {
-			s.head = cn
-		}
+		s.head = cn
+	}
+	if at != nil {
 		at.prev = cn
+	} else {
+		s.tail = cn
 	}
 	s.grew()
 }

@@ -2,6 +2,7 @@ package shardpool
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -207,5 +208,73 @@ func TestShardSlotDemotesByAge(t *testing.T) {
 	for i, want := range []*Conn{conns[2], conns[1], conns[0]} {
 		cn, _, _ := s.pop(0, expiry{}, true)
 		require.Same(t, want, cn, "pop %d", i)
+	}
+}
+
+// While unslot moves the slot's connection into the list, a scan (hasIdle:
+// the slot, then nonEmpty) finds s non-empty at every step: nonEmpty is set
+// before the slot lets go. The hook looks between the two steps.
+func TestShardUnslotStaysVisibleToScans(t *testing.T) {
+	var s shard
+	var closed atomic.Bool
+	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
+	ok, _ := s.putSlot(cn, 0, &closed)
+	require.True(t, ok)
+	looked := false
+	unslotMoving = func(sh *shard) {
+		looked = true
+		// The scan's two reads, in its order, each at the worst moment:
+		// the slot read as the move's other step would leave it.
+		assert.True(t, sh.nonEmpty.Load() || sh.slot.Load() != nil, "a scan would find s empty")
+		assert.True(t, sh.nonEmpty.Load(), "the slot may let go next: nonEmpty must be set already")
+	}
+	t.Cleanup(func() { unslotMoving = nil })
+	s.drain(nil)
+	assert.True(t, looked)
+}
+
+// The park side of two Puts at once: a park of a connection that waits in
+// the slot (its state still CheckedOut, so Park succeeds) takes it out of
+// the slot after it parks, so it is idle once.
+func TestShardParkTakesItsConnectionOutOfTheSlot(t *testing.T) {
+	var s shard
+	var closed atomic.Bool
+	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
+	ok, _ := s.putSlot(cn, 0, &closed)
+	require.True(t, ok)
+	require.Equal(t, parked, s.park(cn, 0, false, &closed))
+	assert.Nil(t, s.slot.Load(), "left in the slot as well as the list")
+	idle, _ := s.counts()
+	assert.Equal(t, 1, idle)
+}
+
+// Two putSlots of one connection at once (a race in the caller). The state
+// check before the publish does not stop the second (a connection in the
+// slot is still CheckedOut; ConnPool.Put's look at the slot is what stops
+// a second Put in sequence): its swap demotes the connection the first
+// published into the list, and the look after the publish takes it out of
+// the slot. It ends idle once, never in both places.
+func TestShardTwoPutSlotsAtOnce(t *testing.T) {
+	var closed atomic.Bool
+	for i := 0; i < 20000; i++ {
+		var s shard
+		cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for j := 0; j < 2; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				s.putSlot(cn, 0, &closed)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		inSlot := 0
+		if s.slot.Load() == cn {
+			inSlot = 1
+		}
+		require.Equal(t, 1, s.n+inSlot, "run %d: in the list %d times, in the slot %d", i, s.n, inSlot)
 	}
 }
