@@ -64,6 +64,7 @@ import (
 // once, which is a race in the caller, can leave it in the slot and in the
 // list for a moment: each path looks for the other after it publishes
 // (seq-cst, so at least one sees the other) and takes it out of the slot.
+// (Both write its idleAt meanwhile; that race is the caller's.)
 
 // cacheLinePad is the unit we pad shared structures to: two 64-byte lines,
 // since x86's adjacent-line prefetcher pulls lines in pairs and neighbouring
