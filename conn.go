@@ -22,6 +22,14 @@ type Conn struct {
 	// never reads it.
 	Inited bool
 
+	// Value is the caller's per-connection state: a protocol session, or
+	// the bufio.Reader and Writer a client keeps for this connection. Set
+	// it once, in Options.OnConnect or after a Get that found Inited false,
+	// and read it while holding the checkout. It is kept across Put and
+	// Get, and the pool never reads or writes it, so it costs the hot path
+	// nothing; nil until set.
+	Value any
+
 	createdAt time.Time
 	usedAt    atomic.Int64 // unix nanoseconds; see UsedAt
 

@@ -16,7 +16,9 @@ import (
 // atomics. The goroutines that call the Dialer in the background run in
 // p.dials, which Close does not wait for.
 //
-// Every dial is bounded by DialTimeout, through its context (dialContext).
+// A dial is the Dialer's call and then OnConnect's (connect): a handshake
+// that fails is a failed dial. Every dial is bounded by DialTimeout,
+// through its context (dialContext), OnConnect included.
 //
 // The breaker: each failed dial increments dialErrors and each successful
 // one resets it, so it counts consecutive failures. A dial cut short by the
@@ -71,7 +73,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 	if p.opt.Hooks.OnDial != nil {
 		start = p.clock.exact()
 	}
-	netConn, err := p.callDialer(dialCtx)
+	cn, err := p.connect(dialCtx)
 	bounded.release()
 	if p.opt.Hooks.OnDial != nil {
 		p.dialed(start, err, bg)
@@ -92,7 +94,6 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 		p.dialErrors.Store(0)
 	}
 
-	cn := NewConn(netConn)
 	cn.tag.Owner = p
 	cn.tag.Pooled = pooled
 	cn.bornAt = p.now()
@@ -149,6 +150,52 @@ func (p *ConnPool) callDialer(ctx context.Context) (netConn net.Conn, err error)
 		err = fmt.Errorf("shardpool: Dialer returned a nil net.Conn and no error")
 	}
 	return netConn, err
+}
+
+// connect dials a network connection and runs OnConnect on it, both
+// within ctx, the dial's bounded context. A connection OnConnect fails is
+// closed here: it never joined the pool, so OnClose is not called.
+func (p *ConnPool) connect(ctx context.Context) (*Conn, error) {
+	netConn, err := p.callDialer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cn := NewConn(netConn)
+	if p.opt.OnConnect == nil {
+		return cn, nil
+	}
+	if err := runOnConnect(ctx, p.opt.OnConnect, cn); err != nil {
+		_ = netConn.Close()
+		return nil, err
+	}
+	return cn, nil
+}
+
+// runOnConnect runs f, the pool's OnConnect, on cn with the net.Conn's deadline set to
+// ctx's, so that a handshake that ignores ctx still cannot outlast the
+// dial's bound, and turns an error or a panic into one that wraps
+// ErrOnConnect.
+func runOnConnect(ctx context.Context, f func(context.Context, *Conn) error, cn *Conn) (err error) {
+	deadline, bounded := ctx.Deadline()
+	if bounded {
+		if err := cn.netConn.SetDeadline(deadline); err != nil {
+			return fmt.Errorf("%w: setting the handshake's deadline: %w", ErrOnConnect, err)
+		}
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: panic: %v", ErrOnConnect, v)
+		}
+	}()
+	if err := f(ctx, cn); err != nil {
+		return fmt.Errorf("%w: %w", ErrOnConnect, err)
+	}
+	if bounded {
+		if err := cn.netConn.SetDeadline(time.Time{}); err != nil {
+			return fmt.Errorf("%w: clearing the handshake's deadline: %w", ErrOnConnect, err)
+		}
+	}
+	return nil
 }
 
 // breakerOpen reports whether dials fail fast: PoolSize dials in a row
@@ -249,7 +296,8 @@ func (p *ConnPool) probeWait(last time.Time) bool {
 	}
 }
 
-// probeDial makes one probe attempt and closes what it dials. It waits for
+// probeDial makes one probe attempt (a dial and OnConnect) and closes what
+// it dials. It waits for
 // the dial at most the background dial timeout, even if the Dialer ignores
 // its context: a hung attempt must not hold the breaker open once the
 // server accepts again. Such an attempt runs on, and closes its connection
@@ -260,9 +308,9 @@ func (p *ConnPool) probeDial() error {
 	res := make(chan error, 1) // the attempt never blocks on it
 	start := p.clock.exact()
 	if !p.dials.Go(func() {
-		netConn, err := p.callDialer(ctx)
+		cn, err := p.connect(ctx)
 		if err == nil {
-			_ = netConn.Close()
+			_ = cn.Close()
 		}
 		res <- err
 	}) {

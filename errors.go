@@ -37,6 +37,10 @@ var (
 	// ErrDialerPanic wraps the value of a panic in Options.Dialer; the pool
 	// turns the panic into a dial error.
 	ErrDialerPanic = errors.New("shardpool: dialer panicked")
+
+	// ErrOnConnect wraps the error of Options.OnConnect, or the value of a
+	// panic in it, when it fails a dial.
+	ErrOnConnect = errors.New("shardpool: OnConnect failed")
 )
 
 // PoolTimeoutError is the error Get returns when PoolTimeout passes before a

@@ -31,6 +31,32 @@ type Options struct {
 	// ErrNoDialer.
 	Dialer func(context.Context) (net.Conn, error)
 
+	// OnConnect, if set, runs once on every new connection, after the
+	// Dialer returns it and before it is handed to a Get or parked idle:
+	// for Get's dials, NewConn's, the MinIdleConns dials and the breaker's
+	// probe. It is the place for a handshake (AUTH, SELECT, HELLO) and for
+	// setting cn.Value, cn.Inited, or both.
+	//
+	// It runs within the dial's bound: ctx is the dial's context, whose
+	// deadline is DialTimeout's, and the net.Conn's deadline is set to that
+	// deadline while it runs (and cleared after), so that a handshake's I/O
+	// cannot outlast it even if OnConnect ignores ctx.
+	//
+	// An error, or a panic (recovered), fails the dial: the pool closes the
+	// network connection (OnClose is not called: the connection never
+	// joined the pool), frees its place, and counts a dial error toward the
+	// breaker, unless the caller's context ended first, as for the Dialer.
+	// The Get or NewConn that dialed gets an error that wraps both
+	// ErrOnConnect and OnConnect's error (errors.Is finds either). The
+	// probe's connection is closed after OnConnect succeeds, without
+	// OnClose: the probe only learns whether the server accepts again.
+	//
+	// cn belongs to no pool while OnConnect runs: Put, Remove and CloseConn
+	// of it are refused (ErrUnknownConn), and Filter and Close do not see
+	// it. OnConnect may call the pool; a Get from it competes for places
+	// like any other Get. nil means no handshake.
+	OnConnect func(ctx context.Context, cn *Conn) error
+
 	// DialTimeout bounds every dial attempt: Get's, NewConn's, the
 	// MinIdleConns dials' and the breaker probe's. 0 means
 	// DefaultDialTimeout (5 s). Negative means that Get's and NewConn's

@@ -1,6 +1,7 @@
 package shardpool
 
 import (
+	"context"
 	"time"
 
 	"github.com/shardpool/shardpool/internal/connstate"
@@ -27,6 +28,13 @@ func init() {
 		cn.usedAt.Store(t.UnixNano())
 	}
 	connstate.Normalize = func(opt any) { opt.(*Options).normalize() }
+	connstate.Connect = func(ctx context.Context, opt, conn any) error {
+		f := opt.(*Options).OnConnect
+		if f == nil {
+			return nil
+		}
+		return runOnConnect(ctx, f, conn.(*Conn))
+	}
 
 	testhook.WaitDials = func(pool any) {
 		switch p := pool.(type) {

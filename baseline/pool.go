@@ -7,8 +7,10 @@
 // same shardpool.Pooler over the same shardpool.Conn and Options, and keeps
 // the same contract, which required a few departures from v8, each marked
 // "v8:" below: Close wakes waiting Gets, bad input is refused, Filter
-// forgets what it closes, background goroutines stop on Close, and the
-// reaper checks every idle connection.
+// forgets what it closes, background goroutines stop on Close, the
+// reaper checks every idle connection, and Options.OnConnect runs after
+// each of Get's and NewConn's dials (v8's pool has no such hook; its probe
+// does not run it, and no DialTimeout bounds it).
 package baseline
 
 import (
@@ -184,6 +186,13 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*shardpool.Conn, 
 	}
 
 	netConn, err := p.callDialer(ctx)
+	var cn *shardpool.Conn
+	if err == nil {
+		cn = shardpool.NewConn(netConn)
+		if err = connstate.Connect(ctx, &p.opt, cn); err != nil {
+			_ = netConn.Close()
+		}
+	}
 	if err != nil {
 		p.setLastDialError(err)
 		if atomic.AddUint32(&p.dialErrorsNum, 1) == uint32(p.opt.PoolSize) {
@@ -192,7 +201,6 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled bool) (*shardpool.Conn, 
 		return nil, err
 	}
 
-	cn := shardpool.NewConn(netConn)
 	if p.clock.Load() != nil {
 		connstate.SetCreatedAt(cn, p.now())
 	}

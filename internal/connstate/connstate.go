@@ -9,6 +9,7 @@
 package connstate
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 )
@@ -110,4 +111,8 @@ var (
 	// SetCreatedAt sets the creation time of a *shardpool.Conn that is
 	// not yet published, for a pool whose clock is not time.Now.
 	SetCreatedAt func(conn any, t time.Time)
+	// Connect runs a *shardpool.Options' OnConnect, if any, on a new
+	// *shardpool.Conn, as the pool does: within ctx's deadline, and with
+	// an error or a panic wrapped in ErrOnConnect.
+	Connect func(ctx context.Context, opt, conn any) error
 )
