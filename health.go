@@ -12,6 +12,10 @@ import "errors"
 // checked out of its shard, outside every lock, since it may make a
 // syscall.
 
+// The built-in check (connCheck) lives in health_unix.go, with one probe of
+// the socket per platform: health_linux.go polls, health_peek.go peeks.
+// health_socket.go finds the socket under wrappers.
+
 // errUnexpectedRead is what the built-in check reports for a connection
 // with bytes to read that nobody asked for (a late reply, or a server's
 // goodbye).

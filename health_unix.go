@@ -3,60 +3,68 @@
 package shardpool
 
 import (
-	"errors"
 	"io"
 	"sync"
 	"syscall"
 )
 
-// connCheck is the built-in health check: one non-blocking read on the
-// socket. The pool's sockets are in non-blocking mode (the Go runtime puts
-// them there), so on a healthy idle connection the read finds nothing and
-// returns EAGAIN at once. A read of 0 bytes is the server's FIN; an error
-// is a reset or worse; a byte read is data nobody asked for, and the
-// connection's stream can no longer be trusted.
+// connCheck is the built-in health check: it asks the kernel, without
+// blocking and without taking a byte off the stream, about the socket
+// under cn (socketOf). A peer that closed or reset the connection fails
+// it, and so do bytes nobody asked for (a late reply, a server's goodbye:
+// the stream can no longer be trusted), except under TLS, whose layer
+// reads records lazily. A net.Conn with no socket to find passes.
 func connCheck(cn *Conn) error {
-	sc, ok := cn.NetConn().(syscall.Conn)
-	if !ok {
+	sock, framed := socketOf(cn.NetConn())
+	if sock == nil {
 		return nil
 	}
-	raw, err := sc.SyscallConn()
+	raw, err := sock.SyscallConn()
 	if err != nil {
 		return err
 	}
-	r := readers.Get().(*peekRead)
-	defer readers.Put(r)
-	if err := raw.Read(r.fn); err != nil {
+	pr := probes.Get().(*socketProbe)
+	defer probes.Put(pr)
+	if err := raw.Control(pr.fn); err != nil {
 		return err
 	}
-	return r.err
+	switch {
+	case pr.err != nil:
+		return pr.err
+	case pr.hangup:
+		return io.EOF
+	case pr.pending && !framed:
+		return errUnexpectedRead
+	}
+	return nil
 }
 
-// peekRead is one check's read: fn, bound to r.read once when r is made,
-// so that passing it to RawConn.Read allocates nothing.
-type peekRead struct {
-	fn  func(fd uintptr) bool
-	buf [1]byte
-	err error
+// socketProbe is one check's question to the kernel: fn, bound to r.probe
+// once when r is made, so that passing it to RawConn.Control allocates
+// nothing. probe (health_linux.go, health_peek.go) fills in the answer.
+type socketProbe struct {
+	fn func(fd uintptr)
+	//lint:ignore U1000 the peek's buffer (health_peek.go), unused on Linux
+	buf     [1]byte
+	pending bool  // bytes wait to be read
+	hangup  bool  // the peer closed its side (FIN)
+	err     error // a reset, or the probe's own failure
 }
 
-var readers = sync.Pool{New: func() any {
-	r := new(peekRead)
-	r.fn = r.read
-	return r
+var probes = sync.Pool{New: func() any {
+	pr := new(socketProbe)
+	pr.fn = pr.probe
+	return pr
 }}
 
-func (r *peekRead) read(fd uintptr) bool {
-	n, err := syscall.Read(int(fd), r.buf[:])
-	switch {
-	case n > 0:
-		r.err = errUnexpectedRead
-	case n == 0 && err == nil:
-		r.err = io.EOF
-	case errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK):
-		r.err = nil
-	default:
-		r.err = err
+// sockErr turns a socket's pending error (SO_ERROR) into an error, or nil.
+func sockErr(fd uintptr) error {
+	n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
+	if err != nil {
+		return err
 	}
-	return true // never wait for the socket to become readable
+	if n != 0 {
+		return syscall.Errno(n)
+	}
+	return nil
 }

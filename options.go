@@ -195,11 +195,18 @@ type Options struct {
 
 	// HealthCheck checks an idle connection that Get is about to hand out
 	// (see HealthCheckIdle); a non-nil error means it is unusable. nil
-	// means the built-in check: a non-blocking read on the socket that
-	// finds a connection the server has closed (EOF, reset) or one with
-	// unexpected unread bytes. It needs the net.Conn to offer its socket
-	// (syscall.Conn, as *net.TCPConn and *net.UnixConn do); any other
-	// net.Conn, a *tls.Conn among them, passes. A connection that fails is
+	// means the built-in check: one non-blocking question to the kernel
+	// about the socket, which takes no byte off the stream and finds a
+	// connection the server has closed (EOF, reset) or one with unexpected
+	// unread bytes. It checks the socket of a net.Conn that offers it
+	// (syscall.Conn, as *net.TCPConn and *net.UnixConn do), and of one
+	// that wraps such a conn and exposes it through a method
+	// NetConn() net.Conn (as *tls.Conn does), through any depth of
+	// wrapping. Under a *tls.Conn unread bytes are not a failure (TLS 1.3
+	// session tickets arrive after the handshake); a close or reset is,
+	// also behind unread bytes on Linux. A net.Conn with no socket to
+	// find this way passes: give a wrapper a NetConn method to have it
+	// checked. A connection that fails is
 	// closed and counted in Stats().Unhealthy, and Get moves on to the
 	// next idle connection or dials: the error never reaches the caller. A
 	// check that panics fails. It runs outside the pool's locks, with the
