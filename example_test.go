@@ -63,8 +63,63 @@ func echoServer() (addr string, stop func()) {
 	}
 }
 
-// A pool of TCP connections: Get one, use it, Put it back; Remove it
-// instead when its I/O failed.
+// lineConn is what a client keeps per connection, in Conn.Value: its
+// buffered reader and writer, made once by OnConnect, so that a request
+// allocates no buffer and bytes read ahead are never dropped.
+type lineConn struct {
+	r *bufio.Reader
+	w *bufio.Writer
+}
+
+// errUnread is why a connection whose reader still holds bytes is removed:
+// a reply nobody read would answer the next caller's request.
+var errUnread = errors.New("unread bytes left on the connection")
+
+// handshake is an OnConnect: it greets the server once per new connection,
+// checks the answer, and keeps the connection's reader and writer in Value.
+func handshake(_ context.Context, cn *shardpool.Conn) error {
+	lc := &lineConn{r: bufio.NewReader(cn.NetConn()), w: bufio.NewWriter(cn.NetConn())}
+	reply, err := lc.roundTrip("HELLO client")
+	if err != nil {
+		return err
+	}
+	if reply != "HELLO client\n" {
+		return fmt.Errorf("unexpected greeting %q", reply)
+	}
+	cn.Value = lc
+	cn.Inited = true
+	return nil
+}
+
+// roundTrip writes one line and reads one back.
+func (lc *lineConn) roundTrip(msg string) (string, error) {
+	if _, err := lc.w.WriteString(msg + "\n"); err != nil {
+		return "", err
+	}
+	if err := lc.w.Flush(); err != nil {
+		return "", err
+	}
+	return lc.r.ReadString('\n')
+}
+
+// release gives cn back after a request that ended with err: Put if it can
+// serve the next caller, Remove if its I/O failed or its reader holds
+// bytes nobody read (the pool cannot see a client's buffers).
+func release(pool *shardpool.ConnPool, cn *shardpool.Conn, err error) {
+	if err == nil && cn.Value.(*lineConn).r.Buffered() > 0 {
+		err = errUnread
+	}
+	if err != nil {
+		pool.Remove(cn, err)
+		return
+	}
+	pool.Put(cn)
+}
+
+// A client on the pool: OnConnect greets each new connection and keeps
+// its bufio.Reader and Writer in Value; a request takes a connection, uses
+// them, and gives it back with Put, or with Remove when its I/O failed or
+// bytes were left unread.
 func ExampleConnPool() {
 	addr, stop := echoServer()
 	defer stop()
@@ -74,44 +129,67 @@ func ExampleConnPool() {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", addr)
 		},
+		OnConnect:   handshake,
 		PoolSize:    4,
 		PoolTimeout: time.Second,
 		IdleTimeout: 5 * time.Minute,
 	})
 	defer pool.Close()
 
-	ping := func(ctx context.Context, msg string) (string, error) {
+	request := func(ctx context.Context, msg string) (string, error) {
 		cn, err := pool.Get(ctx)
 		if err != nil {
 			return "", err
 		}
-		if _, err := fmt.Fprintln(cn.NetConn(), msg); err != nil {
-			pool.Remove(cn, err)
-			return "", err
-		}
-		reply, err := bufio.NewReader(cn.NetConn()).ReadString('\n')
-		if err != nil {
-			pool.Remove(cn, err)
-			return "", err
-		}
-		pool.Put(cn)
-		return reply, nil
+		reply, err := cn.Value.(*lineConn).roundTrip(msg)
+		release(pool, cn, err)
+		return reply, err
 	}
 
-	for _, msg := range []string{"hello", "again"} {
-		reply, err := ping(context.Background(), msg)
+	for _, msg := range []string{"hello", "again", "two\nlines"} {
+		reply, err := request(context.Background(), msg)
 		if err != nil {
 			fmt.Println("error:", err)
 			return
 		}
-		fmt.Print(reply)
+		fmt.Printf("%q\n", reply)
 	}
+	// The third request left "lines\n" in the reader: that connection was
+	// removed, not reused.
 	st := pool.Stats()
 	fmt.Printf("dialed %d, reused %d, held %d\n", st.Misses, st.Hits, pool.Len())
 	// Output:
-	// hello
-	// again
-	// dialed 1, reused 1, held 1
+	// "hello\n"
+	// "again\n"
+	// "two\n"
+	// dialed 1, reused 2, held 0
+}
+
+// OnConnect's failure is a dial's failure: the Get gets an error that
+// wraps both ErrOnConnect and the handshake's own, the connection is
+// closed, and PoolSize such failures in a row open the dial breaker.
+func ExampleOptions_onConnect() {
+	addr, stop := echoServer()
+	defer stop()
+	errAuth := errors.New("WRONGPASS invalid password")
+
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		},
+		OnConnect: func(ctx context.Context, cn *shardpool.Conn) error {
+			return errAuth // as a server that refuses our password would
+		},
+	})
+	defer pool.Close()
+
+	_, err := pool.Get(context.Background())
+	fmt.Println(errors.Is(err, shardpool.ErrOnConnect), errors.Is(err, errAuth))
+	fmt.Println("held:", pool.Len())
+	// Output:
+	// true true
+	// held: 0
 }
 
 // When PoolSize connections are checked out, Get waits up to PoolTimeout

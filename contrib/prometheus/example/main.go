@@ -71,6 +71,7 @@ func run(ctx context.Context, ln net.Listener, workers int) (*shardpool.Stats, e
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", echo.Addr().String())
 		},
+		OnConnect:    attachBuffers,
 		PoolSize:     8,
 		MaxIdleConns: 6,
 		PoolTimeout:  100 * time.Millisecond,
@@ -114,6 +115,24 @@ func run(ctx context.Context, ln net.Listener, workers int) (*shardpool.Stats, e
 	return pool.Stats(), nil
 }
 
+// lineConn is the state kept with each connection, in Conn.Value: its
+// reader and writer, made once, so that a request allocates no buffer and
+// bytes read ahead stay with the connection they came on.
+type lineConn struct {
+	r *bufio.Reader
+	w *bufio.Writer
+}
+
+// attachBuffers is the pool's OnConnect: it runs once per new connection.
+func attachBuffers(_ context.Context, cn *shardpool.Conn) error {
+	cn.Value = &lineConn{r: bufio.NewReader(cn.NetConn()), w: bufio.NewWriter(cn.NetConn())}
+	return nil
+}
+
+// errUnread is why a connection whose reader holds bytes nobody read is
+// removed rather than Put: they would answer the next caller's request.
+var errUnread = errors.New("unread bytes left on the connection")
+
 // ping takes a connection, writes a line, reads it back, holds the
 // connection a moment as a request would, and gives it back.
 func ping(ctx context.Context, pool *shardpool.ConnPool, rng *rand.Rand) error {
@@ -121,11 +140,18 @@ func ping(ctx context.Context, pool *shardpool.ConnPool, rng *rand.Rand) error {
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintln(cn.NetConn(), "ping"); err != nil {
-		pool.Remove(cn, err)
-		return err
+	lc := cn.Value.(*lineConn)
+	_, err = lc.w.WriteString("ping\n")
+	if err == nil {
+		err = lc.w.Flush()
 	}
-	if _, err := bufio.NewReader(cn.NetConn()).ReadString('\n'); err != nil {
+	if err == nil {
+		_, err = lc.r.ReadString('\n')
+	}
+	if err == nil && lc.r.Buffered() > 0 {
+		err = errUnread
+	}
+	if err != nil {
 		pool.Remove(cn, err)
 		return err
 	}
