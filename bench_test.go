@@ -101,8 +101,9 @@ func BenchmarkWaitHandOff(b *testing.B) {
 	}
 }
 
-// BenchmarkGetPutCapacityOptions: what do MaxIdleConns and LeakThreshold
-// cost Get+Put of an idle connection, against the same pool without them?
+// BenchmarkGetPutCapacityOptions: what do MaxIdleConns, LeakThreshold and
+// an OnConnect that sets Value cost Get+Put of an idle connection, against
+// the same pool without them?
 // MaxIdleConns is set at PoolSize, so that every Put parks and the figure
 // is the cost of the bookkeeping, not of closing connections.
 func BenchmarkGetPutCapacityOptions(b *testing.B) {
@@ -114,6 +115,12 @@ func BenchmarkGetPutCapacityOptions(b *testing.B) {
 		{"unset", func(*shardpool.Options) {}},
 		{"MaxIdleConns", func(o *shardpool.Options) { o.MaxIdleConns = size }},
 		{"LeakThreshold", func(o *shardpool.Options) { o.LeakThreshold = time.Minute }},
+		{"OnConnect", func(o *shardpool.Options) {
+			o.OnConnect = func(_ context.Context, cn *shardpool.Conn) error {
+				cn.Value = &struct{ buf [64]byte }{} // per-connection state, as a client keeps
+				return nil
+			}
+		}},
 	} {
 		b.Run("options="+v.name, func(b *testing.B) {
 			d := &fakeDialer{}
