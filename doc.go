@@ -32,6 +32,9 @@
 //   - Health. A connection idle for HealthCheckIdle or longer passes its
 //     health check before Get hands it out; one that fails is closed, and
 //     the check's error never reaches the caller.
+//   - Handshake. OnConnect runs once on every new connection before
+//     anyone gets it; its failure is the dial's failure. Conn.Value,
+//     which it may set, stays with the connection and is the caller's.
 //   - Bad input (nil, another pool's connection, a second Put) never
 //     panics, leaks or closes twice; see Put and Options.OnMisuse.
 //
@@ -53,10 +56,14 @@
 //     no wake-up is lost.
 //   - internal/connstate: a connection's states and the moves between them.
 //   - registry.go: every connection, for Close and Filter.
-//   - dial.go: dialing, the dial-error breaker, MinIdleConns.
+//   - dial.go: dialing (the Dialer, then OnConnect), the dial-error
+//     breaker, MinIdleConns.
 //   - reaper.go, clock.go: stale connections, and the coarse clock that
 //     stops while the pool is quiet.
-//   - health.go: health checks of connections that have been idle.
+//   - health.go, health_unix.go, health_socket.go, health_linux.go,
+//     health_peek.go: health checks of connections that have been idle;
+//     the built-in one finds the socket under wrappers and TLS and asks
+//     the kernel about it without taking a byte.
 //   - places.go, resize.go: the word that counts places, dial slots and
 //     the surplus being shed, and the live resize.
 //   - idlecap.go: MaxIdleConns as room that moves between the shards.
