@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,13 +16,18 @@ import (
 
 // FuzzFeatures drives shardpool alone, with the features the baseline does
 // not have switched on by the input (MaxConcurrentDials, health checks that
-// fail for connections the input makes sick, MaxConnAgeJitter,
+// fail for connections the input makes sick, OnConnect that the input
+// makes fail, MaxConnAgeJitter,
 // MinIdleConns, MaxIdleConns, SetPoolSize), and checks the invariants those features must keep, since
 // FuzzDifferential can only compare them switched off: the structures
 // agree after every step (CheckInvariants), no place or dial slot leaks
 // once the pool is quiet (CheckQuiet), and after Close every dialed
 // connection is closed exactly once. Open connections never outnumber the
 // largest PoolSize the pool has had (and the breaker's probe).
+// errRefused is the handshake's error while the input has the server
+// refuse handshakes.
+var errRefused = errors.New("handshake refused")
+
 func FuzzFeatures(f *testing.F) {
 	f.Add([]byte{0x00, 0, 0, 0, 1, 4, 0, 2, 0})
 	f.Add([]byte{0x7f, 0, 0, 0, 0, 3, 0, 4, 0x40, 0, 0, 5, 0, 0})
@@ -35,6 +41,7 @@ func FuzzFeatures(f *testing.F) {
 		d := &fakeDialer{}
 		var mu sync.Mutex
 		sick := map[int64]bool{} // guarded by mu
+		var refuse atomic.Bool   // the server refuses handshakes
 		p := shardpool.NewConnPool(&shardpool.Options{
 			PoolSize:           size,
 			MaxConcurrentDials: 1 + int(c0>>2&3),
@@ -53,6 +60,13 @@ func FuzzFeatures(f *testing.F) {
 			MaxIdleConns: int(c0 >> 7 & 1 * 2), // 0 (off) or 2
 			PoolTimeout:  100 * time.Microsecond,
 			Dialer:       d.Dial,
+			OnConnect: func(_ context.Context, cn *shardpool.Conn) error {
+				if refuse.Load() {
+					return errRefused
+				}
+				cn.Value = cn.NetConn().(*fakeConn).id
+				return nil
+			},
 		})
 		p.SetResized()
 		// largest is the largest PoolSize so far. probe is 1 once the
@@ -75,6 +89,7 @@ func FuzzFeatures(f *testing.F) {
 				cn, err := p.Get(ctx)
 				cancel()
 				if err == nil {
+					require.Equal(t, cn.NetConn().(*fakeConn).id, cn.Value, "a connection without its handshake")
 					held = append(held, cn)
 				}
 				inv("Get")
@@ -100,9 +115,10 @@ func FuzzFeatures(f *testing.F) {
 				_, err := p.ReapStaleConns()
 				require.NoError(t, err)
 				inv("ReapStaleConns")
-			case 6: // the dialer goes down or comes back
+			case 6: // the dialer, or the handshake, fails or recovers
 				d.fail.Store(arg&1 == 1)
-				if arg&1 == 1 {
+				refuse.Store(arg&2 != 0)
+				if arg&3 != 0 {
 					probe = 1
 				}
 			case 7: // Filter closes some, held or idle
@@ -120,6 +136,7 @@ func FuzzFeatures(f *testing.F) {
 			p.Put(cn)
 		}
 		d.fail.Store(false)
+		refuse.Store(false)
 		var err error
 		require.Eventually(t, func() bool { err = p.CheckQuiet(); return err == nil }, 5*time.Second, time.Millisecond, "%v", &err)
 		require.NoError(t, p.Close())
