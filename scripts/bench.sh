@@ -26,6 +26,11 @@
 # that cannot be fetched or built (an offline machine) is left out, and the
 # report says so.
 #
+# With redis-server, the report also has the row "go-redis v8 client: stock
+# pool vs shardpool": go-redis v8's client end to end, on its own pool and
+# on the overlay that contrib/goredis writes (its internal/pool backed by
+# shardpool), in alternating rounds.
+#
 # The report directory gets report.md, the charts (PNG), machine.txt and
 # raw/, the `go test -bench` output of each scenario. It carries its own
 # .gitignore, so it never shows up in git status. Besides the load average,
@@ -253,6 +258,38 @@ else
 fi
 build_goredis go-redis-v9 "github.com/redis/go-redis/v9@$goredis_v9" "go-redis v9" || true
 
+# ---------------------------------------------------------------- go-redis v8's client
+# The row "go-redis v8 client: stock pool vs shardpool" runs one client,
+# go-redis v8.11.5's, on two pools: the bench binary has it on its own
+# pool; a second binary is built against the overlay that contrib/goredis
+# writes (the same module, its internal/pool an adapter over shardpool), and
+# labels its pool shardpool. They run in alternating rounds, on redis-server.
+v8_drivers=() # v8-shardpool once built
+build_v8_overlay() {
+	local dir=$tmp/goredis/v8-overlay err
+	mkdir -p "$tmp/goredis"
+	if ! (cd contrib/goredis && go run ./cmd/goredis-overlay -out "$dir") >"$tmp/goredis/v8-overlay.log" 2>&1; then
+		err=$(grep -m1 -i 'error\|fail' "$tmp/goredis/v8-overlay.log" || tail -n1 "$tmp/goredis/v8-overlay.log")
+		notes+=("go-redis v8's client on shardpool was not run: the overlay could not be written (${err:-no error text}); the report goes on without that row.")
+		log "the go-redis v8 overlay could not be written; its row is left out"
+		return 1
+	fi
+	printf 'go %s\n\nuse %s\n\nreplace github.com/go-redis/redis/v8 => %s\n' \
+		"$(go mod edit -json bench/go.mod | sed -n 's/^[[:space:]]*"Go": "\(.*\)",$/\1/p')" "$root/bench" "$dir" >"$tmp/goredis/v8-overlay.work"
+	if ! (cd bench && GOWORK="$tmp/goredis/v8-overlay.work" go test -c -o "$tmp/v8-shardpool.test" \
+		-ldflags "-X github.com/shardpool/shardpool/bench.v8Pool=shardpool" .) >>"$tmp/goredis/v8-overlay.log" 2>&1; then
+		err=$(grep -m1 -v '^#' "$tmp/goredis/v8-overlay.log" || true)
+		notes+=("go-redis v8's client on shardpool was not run: it did not build on the overlay (${err:-no error text}); the report goes on without that row.")
+		log "go-redis v8's client did not build on the overlay; its row is left out"
+		return 1
+	fi
+	v8_drivers+=(v8-shardpool)
+	log "go-redis v8's client: built on the shardpool overlay"
+}
+if [ -n "${BENCH_REDIS_ADDR:-}" ]; then
+	build_v8_overlay || true
+fi
+
 # ---------------------------------------------------------------- scenarios
 # name|benchmark|sub-benchmarks|per driver|quick benchtime|full benchtime|quick est s|full est s|extra
 #
@@ -276,20 +313,32 @@ scenarios=(
 	"reaper-latency|ReaperGetPutDuringSweeps|4|0|10ms|500ms|3|30|"
 	"e2e|EndToEndRESP|$e2e_subs|0|20ms|1s|$((e2e_subs / 2))|$((e2e_subs * 11))|"
 )
+# go-redis v8's client at 3 goroutine counts, stock (the bench binary) and
+# on shardpool (its one driver, v8-shardpool).
+if [ ${#v8_drivers[@]} -gt 0 ]; then
+	scenarios+=("v8client|GoRedisV8Client|3|3|20ms|1s|3|33|")
+fi
+# drivers_of SCENARIO prints the drivers a scenario's rounds run besides
+# the bench binary: go-redis's pools, or for v8client the overlaid client.
+drivers_of() {
+	if [ "$1" = v8client ]; then echo "${v8_drivers[@]}"; else echo "${drivers[@]+"${drivers[@]}"}"; fi
+}
 # raw_of SCENARIO [POOL] prints the raw output file of a scenario: the bench
 # module's pools, or one go-redis driver's.
 raw_of() { echo "$out/raw/$1${2:+-$2}.txt"; }
 
-# scenario_est prints a scenario's estimated seconds, the drivers included.
+# scenario_est NAME SUBS DSUBS EST prints a scenario's estimated seconds,
+# its drivers included.
 scenario_est() {
-	local subs=$1 dsubs=$2 est=$3
-	echo $((est * (subs + dsubs * ${#drivers[@]}) / subs))
+	local name=$1 subs=$2 dsubs=$3 est=$4 nd
+	nd=$(drivers_of "$name" | wc -w)
+	echo $((est * (subs + dsubs * nd) / subs))
 }
 total=${#scenarios[@]}
 for s in "${scenarios[@]}"; do
-	IFS='|' read -r _ _ subs dsubs _ _ q f _ <<<"$s"
+	IFS='|' read -r name _ subs dsubs _ _ q f _ <<<"$s"
 	if [ "$mode" = quick ]; then f=$q; fi
-	remaining_est=$((remaining_est + $(scenario_est "$subs" "$dsubs" "$f")))
+	remaining_est=$((remaining_est + $(scenario_est "$name" "$subs" "$dsubs" "$f")))
 done
 log "$mode run: $total scenarios, -count $count, about $(fmt_secs "$remaining_est") of benchmarks"
 
@@ -313,13 +362,14 @@ for s in "${scenarios[@]}"; do
 	i=$((i + 1))
 	benchtime=$qt est=$qe
 	if [ "$mode" = full ]; then benchtime=$ft est=$fe; fi
-	est=$(scenario_est "$subs" "$dsubs" "$est")
+	est=$(scenario_est "$name" "$subs" "$dsubs" "$est")
+	read -r -a sdrivers <<<"$(drivers_of "$name")"
 	remaining_est=$((remaining_est - est))
 	log "scenario $i of $total: $name (Benchmark$bench, -benchtime $benchtime)"
 	t0=$(date +%s)
 	if [ "$name" = exhaustion ]; then export BENCH_HDR_LOG=$hdr_log; fi
 	ok=1
-	if [ "$dsubs" -eq 0 ] || [ ${#drivers[@]} -eq 0 ]; then
+	if [ "$dsubs" -eq 0 ] || [ ${#sdrivers[@]} -eq 0 ]; then
 		# shellcheck disable=SC2086 # $extra is a list of flags
 		run_bench "$tmp/bench.test" "$(raw_of "$name")" "$name" $((subs * count)) \
 			-test.bench "^Benchmark$bench\$" -test.count "$count" -test.benchtime "$benchtime" $extra || ok=0
@@ -328,7 +378,7 @@ for s in "${scenarios[@]}"; do
 		# Rounds of -count 1, each running the bench module's pools and
 		# then every go-redis driver, so that a drift in the machine's
 		# speed hits all pools alike.
-		pools=("" "${drivers[@]}") # "" is the bench module's binary
+		pools=("" "${sdrivers[@]}") # "" is the bench module's binary
 		for pool in "${pools[@]}"; do : >"$(raw_of "$name" "$pool")"; done
 		for r in $(seq "$count"); do
 			rounds_left_est=$((est * (count - r) / count))

@@ -202,4 +202,12 @@ var specs = []Spec{
 		Metrics:  []Metric{opsPerS, p99},
 		Headline: map[string]string{"goroutines": "max"},
 	},
+	{
+		Bench:    "GoRedisV8Client",
+		Title:    "go-redis v8 client: stock pool vs shardpool",
+		Question: "Does go-redis v8's own client (v8.11.5) serve as well on shardpool as on its own pool? The same client code runs PING, SET and GET in turn on the real redis-server at 1, 16 and 256 goroutines (the commands and counts of the end-to-end scenario, PoolSize 32, the client's other options at their defaults): `go-redis v8` is the stock module, `shardpool` the overlay that contrib/goredis writes, the same module with its internal/pool an adapter over shardpool.",
+		Notes:    "Two binaries, one per pool, run in alternating rounds. Latency is of one command as the client sees it, pool included. On the overlay the client keeps its reader and writer per connection in shardpool's Conn.Value, and the pool checks connections idle for a second or more before handing them out (shardpool's default), which on this load never happens.",
+		Metrics:  []Metric{opsPerS, p99},
+		Headline: map[string]string{"goroutines": "max"},
+	},
 }
