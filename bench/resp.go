@@ -12,13 +12,25 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/shardpool/shardpool"
 )
 
 // RESP is the Redis protocol. This file has the small client the
-// end-to-end scenario runs on pooled connections (PING, SET and GET, the
-// commands it needs) and a small in-process server that answers them.
+// end-to-end scenario and the chaos driver run on pooled connections
+// (PING, SET and GET, the commands they need) and a small in-process
+// server that answers them.
+//
+// The client's per-connection state (its buffered reader and writer and a
+// scratch buffer) is a RESPClient, apart from the net.Conn it talks on, so
+// that it can live where the pool keeps a caller's state: a shardpool user
+// dials plain TCP and keeps the RESPClient in shardpool.Conn.Value, set by
+// an Options.OnConnect (RESPOnConnect, RESPHandshake), as the library's
+// ExampleConnPool does. Pools that hold only a net.Conn (puddle, the
+// channel pools, go-redis's) pool a RESPConn instead: the net.Conn and its
+// RESPClient in one value (RESPDialer).
 
-// opTimeout bounds every command of the RESP client.
+// opTimeout bounds every command of a RESPClient whose Timeout is 0.
 const opTimeout = 5 * time.Second
 
 // CheckLoopback returns ErrNotLoopback unless addr's host is a loopback IP
@@ -34,38 +46,96 @@ func CheckLoopback(addr string) error {
 	return nil
 }
 
-// RESPConn is a TCP connection with the buffers of the RESP client. Pools
-// hold it as a net.Conn; callers type-assert it back.
-type RESPConn struct {
-	net.Conn
-	r   *bufio.Reader
-	w   *bufio.Writer
-	buf []byte // scratch for numbers and replies
-}
-
-// RESPDialer returns a Dialer of RESPConns to addr, which must be a
-// loopback address.
-func RESPDialer(addr string) (func(context.Context) (net.Conn, error), error) {
+// LoopbackDialer returns a Dialer of plain TCP connections to addr, which
+// must be a loopback address: for a shardpool pool whose OnConnect keeps a
+// RESPClient in Value.
+func LoopbackDialer(addr string) (func(context.Context) (net.Conn, error), error) {
 	if err := CheckLoopback(addr); err != nil {
 		return nil, err
 	}
 	var d net.Dialer
 	return func(ctx context.Context) (net.Conn, error) {
-		nc, err := d.DialContext(ctx, "tcp", addr)
+		return d.DialContext(ctx, "tcp", addr)
+	}, nil
+}
+
+// RESPClient is the RESP client's state for one connection: its buffered
+// reader and writer on the net.Conn, and a scratch buffer for commands and
+// replies. It is used by one goroutine at a time: the one that holds the
+// connection checked out.
+type RESPClient struct {
+	// Timeout bounds each command's I/O: before each command the client
+	// sets the net.Conn's deadline to now + Timeout. 0 means 5 s.
+	Timeout time.Duration
+
+	nc  net.Conn
+	r   *bufio.Reader
+	w   *bufio.Writer
+	buf []byte // scratch for commands and replies
+}
+
+// NewRESPClient returns a client that talks RESP on nc. The client sets
+// nc's deadlines itself (see Timeout and PingContext); it never closes nc.
+func NewRESPClient(nc net.Conn) *RESPClient {
+	return &RESPClient{nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}
+}
+
+// Buffered returns how many bytes the client has read from the connection
+// and not yet consumed: 0 after every complete command. A connection with
+// unread bytes must not go back to its pool (Remove it instead): the next
+// caller would read a reply that is not its own, and a pool's health check
+// cannot see the client's buffer.
+func (c *RESPClient) Buffered() int { return c.r.Buffered() }
+
+// ErrUnread is the reason to Remove a connection whose RESPClient still
+// holds unread bytes (Buffered) after a command that succeeded.
+var ErrUnread = errors.New("bench: unread bytes left in the RESP client's buffer")
+
+// RESPConn is a net.Conn with its RESPClient, for the pools that hold only
+// a net.Conn; callers type-assert it back. It shows health checks the
+// socket under it: SyscallConn for go-redis v9's (which type-asserts
+// syscall.Conn) and shardpool's (which takes it first), NetConn for any
+// check that looks through wrappers. RESPDialer's are over TCP; over a
+// net.Conn that offers no socket (a pipe, TLS) SyscallConn fails, and so
+// would a health check that asks it.
+type RESPConn struct {
+	net.Conn
+	*RESPClient
+}
+
+// NewRESPConn returns nc with a RESPClient on it.
+func NewRESPConn(nc net.Conn) *RESPConn {
+	return &RESPConn{Conn: nc, RESPClient: NewRESPClient(nc)}
+}
+
+// RESPDialer returns a Dialer of RESPConns to addr, which must be a
+// loopback address.
+func RESPDialer(addr string) (func(context.Context) (net.Conn, error), error) {
+	dial, err := LoopbackDialer(addr)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (net.Conn, error) {
+		nc, err := dial(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return &RESPConn{Conn: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}, nil
+		return NewRESPConn(nc), nil
 	}, nil
 }
+
+// NetConn returns the connection c wraps, so that a health check that
+// looks through wrappers (shardpool's) finds its socket.
+func (c *RESPConn) NetConn() net.Conn { return c.Conn }
 
 // errNoSocket is SyscallConn's error for a RESPConn over a net.Conn that
 // offers no socket.
 var errNoSocket = errors.New("bench: the RESPConn's net.Conn offers no socket")
 
 // SyscallConn gives the socket under c, for a pool's health check (a
-// non-blocking read on an idle connection). c's read buffer is empty
-// between commands, so the socket is all there is to check.
+// non-blocking look at an idle connection): go-redis v9's pool
+// type-asserts syscall.Conn. A check sees only the socket, not the
+// client's read buffer: see Buffered.
 func (c *RESPConn) SyscallConn() (syscall.RawConn, error) {
 	if sc, ok := c.Conn.(syscall.Conn); ok {
 		return sc.SyscallConn()
@@ -73,12 +143,72 @@ func (c *RESPConn) SyscallConn() (syscall.RawConn, error) {
 	return nil, errNoSocket
 }
 
+// RESPOnConnect is a shardpool Options.OnConnect that keeps a RESPClient
+// of each new connection in cn.Value; requests then take it with
+// cn.Value.(*RESPClient). It sends nothing: see RESPHandshake for one that
+// checks the server answers.
+func RESPOnConnect(_ context.Context, cn *shardpool.Conn) error {
+	cn.Value = NewRESPClient(cn.NetConn())
+	return nil
+}
+
+// RESPHandshake is a shardpool Options.OnConnect that PINGs each new
+// connection within the dial's deadline (ctx's, PingContext), as a
+// driver's HELLO or AUTH does, and on PONG keeps its RESPClient in
+// cn.Value and sets cn.Inited. A server, or a proxy, that accepts but
+// never answers then fails the dial, which counts toward the pool's
+// dial-error breaker.
+func RESPHandshake(ctx context.Context, cn *shardpool.Conn) error {
+	rc := NewRESPClient(cn.NetConn())
+	if err := rc.PingContext(ctx); err != nil {
+		return fmt.Errorf("bench: RESP handshake: %w", err)
+	}
+	cn.Value = rc
+	cn.Inited = true
+	return nil
+}
+
 // ErrReply is returned for a RESP error reply or a reply of the wrong type.
 var ErrReply = errors.New("bench: unexpected RESP reply")
 
+// longAgo is a deadline in the past: setting it ends the I/O in progress.
+var longAgo = time.Unix(1, 0)
+
 // Ping sends PING and checks for PONG.
-func (c *RESPConn) Ping() error {
+func (c *RESPClient) Ping() error {
 	reply, err := c.do([]byte("PING"))
+	return checkPong(reply, err)
+}
+
+// PingContext sends PING and checks for PONG, within ctx: its I/O deadline
+// is ctx's deadline if ctx has one (else now + Timeout), and ctx's end
+// cuts it short. It is the handshake of an OnConnect, whose ctx carries
+// the dial's deadline: the client's deadline replaces the one the pool
+// set on the connection for OnConnect, so it must not be later.
+func (c *RESPClient) PingContext(ctx context.Context) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.timeout())
+	}
+	// The deadline is set before ctx can cut it short: the cut, from
+	// another goroutine, always comes after and wins.
+	if err := c.nc.SetDeadline(deadline); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(longAgo) })
+	reply, err := c.roundTrip([]byte("PING"))
+	if !stop() { // ctx ended during the PING, and may have cut its deadline
+		if err == nil {
+			err = ctx.Err() // just as the reply came
+		} else {
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
+	}
+	return checkPong(reply, err)
+}
+
+// checkPong checks a PING's reply.
+func checkPong(reply []byte, err error) error {
 	if err == nil && string(reply) != "PONG" {
 		err = fmt.Errorf("%w: %q to PING", ErrReply, reply)
 	}
@@ -86,7 +216,7 @@ func (c *RESPConn) Ping() error {
 }
 
 // Set sends SET key value and checks for OK.
-func (c *RESPConn) Set(key, value []byte) error {
+func (c *RESPClient) Set(key, value []byte) error {
 	reply, err := c.do([]byte("SET"), key, value)
 	if err == nil && string(reply) != "OK" {
 		err = fmt.Errorf("%w: %q to SET", ErrReply, reply)
@@ -96,16 +226,30 @@ func (c *RESPConn) Set(key, value []byte) error {
 
 // Get sends GET key and returns the value, valid until the next command,
 // or nil if the key is missing.
-func (c *RESPConn) Get(key []byte) ([]byte, error) {
+func (c *RESPClient) Get(key []byte) ([]byte, error) {
 	return c.do([]byte("GET"), key)
 }
 
-// do sends one command and reads its reply: the text of a simple string,
-// the value of a bulk string (nil for a null one).
-func (c *RESPConn) do(args ...[]byte) ([]byte, error) {
-	if err := c.SetDeadline(time.Now().Add(opTimeout)); err != nil {
+// timeout returns the bound of one command.
+func (c *RESPClient) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return opTimeout
+}
+
+// do sends one command within Timeout and reads its reply (roundTrip).
+func (c *RESPClient) do(args ...[]byte) ([]byte, error) {
+	if err := c.nc.SetDeadline(time.Now().Add(c.timeout())); err != nil {
 		return nil, err
 	}
+	return c.roundTrip(args...)
+}
+
+// roundTrip sends one command and reads its reply, within the deadline
+// already set: the text of a simple string, the value of a bulk string
+// (nil for a null one).
+func (c *RESPClient) roundTrip(args ...[]byte) ([]byte, error) {
 	c.buf = appendCommand(c.buf[:0], args...)
 	if _, err := c.w.Write(c.buf); err != nil {
 		return nil, err

@@ -33,7 +33,7 @@ import (
 //     do not retry either, so errors reach the callers on both sides;
 //   - no maintenance notifications, and no CLIENT SETINFO on connect: its
 //     connection set-up is then HELLO only, like the PING shardpool's
-//     dialer sends (dialer.handshake).
+//     OnConnect sends (dialer.handshake).
 //
 // Its goroutines are labelled go-redis (goroutines.go).
 func newGoredis(cfg *config, addr string) *redis.Client {

@@ -329,7 +329,9 @@ type result struct {
 }
 
 // poolClient sends requests through a shardpool ConnPool: Get, one command
-// with the dialer's I/O deadline, then Put, or Remove on any error.
+// with the RESPClient that the dialer's OnConnect kept in the connection's
+// Value (its I/O bounded by the I/O deadline), then Put, or Remove on any
+// error or when the client's reader holds bytes nobody read.
 type poolClient struct{ pool *shardpool.ConnPool }
 
 func (c poolClient) do(i int, key, prefix []byte, val *[]byte) result {
@@ -339,16 +341,34 @@ func (c poolClient) do(i int, key, prefix []byte, val *[]byte) result {
 	if err != nil {
 		return result{get: get, hasGet: true, st: stageGet, err: err}
 	}
-	rc, ok := cn.NetConn().(*bench.RESPConn)
-	if !ok {
-		panic(fmt.Sprintf("pool returned a %T, not a *bench.RESPConn", cn.NetConn()))
-	}
+	rc := respClient(cn)
 	if err := request(rc, i, key, prefix, val); err != nil {
 		c.pool.Remove(cn, err)
 		return result{get: get, hasGet: true, st: stageIO, err: err}
 	}
-	c.pool.Put(cn)
+	release(c.pool, cn, rc)
 	return result{get: get, hasGet: true}
+}
+
+// respClient returns the RESPClient the dialer's OnConnect kept in cn.
+func respClient(cn *shardpool.Conn) *bench.RESPClient {
+	rc, ok := cn.Value.(*bench.RESPClient)
+	if !ok {
+		panic(fmt.Sprintf("pool returned a connection whose Value is a %T, not a *bench.RESPClient: is the dialer's OnConnect set?", cn.Value))
+	}
+	return rc
+}
+
+// release gives back cn, whose command through rc succeeded: Put, or
+// Remove if rc's reader still holds bytes (a reply nobody asked for would
+// answer the next caller's request, and the pool's health check cannot see
+// the client's buffer). The caller saw no error: its request was served.
+func release(pool *shardpool.ConnPool, cn *shardpool.Conn, rc *bench.RESPClient) {
+	if rc.Buffered() > 0 {
+		pool.Remove(cn, bench.ErrUnread)
+		return
+	}
+	pool.Put(cn)
 }
 
 // worker sends requests through l.client until stop is closed.
@@ -440,7 +460,7 @@ func (l *load) worker(id int, ws *workerStats, stop <-chan struct{}) {
 // request sends the i-th command of a worker: PING, SET key, or GET key.
 // A GET must return nothing (the server lost its data when it was killed)
 // or a value this worker set.
-func request(rc *bench.RESPConn, i int, key, prefix []byte, val *[]byte) error {
+func request(rc *bench.RESPClient, i int, key, prefix []byte, val *[]byte) error {
 	switch i % 3 {
 	case 0:
 		return rc.Ping()
@@ -456,15 +476,20 @@ func request(rc *bench.RESPConn, i int, key, prefix []byte, val *[]byte) error {
 	}
 }
 
-// dialer wraps the bench suite's RESP dialer: a dial timeout, deadlines
-// capped at ioTimeout, and counters that show the pool's dial-error breaker
-// at work.
+// dialer is the connection side of shardpool's pools in the driver: its
+// Dial (the pool's Options.Dialer) dials plain TCP, and its OnConnect (the
+// pool's Options.OnConnect) puts a RESPClient on each new connection, in
+// its Value, with the I/O deadline as the bound of every command, after a
+// first PING within the dial's deadline with handshake. It counts the
+// dials and their outcomes, Dialer and OnConnect together, to show the
+// pool's dial-error breaker at work. A pool must take both Dial and
+// OnConnect: a dial that succeeds is counted by OnConnect.
 type dialer struct {
 	dial      func(context.Context) (net.Conn, error)
 	ioTimeout time.Duration
-	// handshake makes Dial send a PING on each new connection within the
-	// dial's deadline, as a driver's HELLO or AUTH does: a server, or a
-	// proxy, that accepts but never answers then fails the dial.
+	// handshake makes OnConnect send a PING on each new connection within
+	// the dial's deadline, as a driver's HELLO or AUTH does: a server, or
+	// a proxy, that accepts but never answers then fails the dial.
 	handshake   bool
 	poolSize    int64
 	t0          time.Time
@@ -510,7 +535,9 @@ func (d *dialer) arm() {
 	d.firstOKAt.Store(0)
 }
 
-// Dial is the pool's Options.Dialer.
+// Dial is the pool's Options.Dialer: a TCP dial. It counts the dial, and
+// its failure; its success is counted by OnConnect, which the pool runs
+// next.
 func (d *dialer) Dial(ctx context.Context) (net.Conn, error) {
 	d.dials.Add(1)
 	// The pool bounds the dial (Options.DialTimeout), through ctx.
@@ -521,90 +548,46 @@ func (d *dialer) Dial(ctx context.Context) (net.Conn, error) {
 		}
 	}
 	nc, err := d.dial(ctx)
-	if err == nil {
-		nc, err = d.wrap(ctx, nc)
+	if err != nil {
+		d.connected(err)
+		return nil, err
 	}
+	return nc, nil
+}
+
+// OnConnect is the pool's Options.OnConnect: it keeps a RESPClient of cn
+// in cn.Value, whose commands are bounded by the I/O deadline, after a
+// first PING with handshake. The PING's deadline is the dial's (ctx's: the
+// pool's DialTimeout), and a cancelled ctx ends it at once. An error fails
+// the dial: the pool closes the connection and counts it toward its
+// breaker.
+func (d *dialer) OnConnect(ctx context.Context, cn *shardpool.Conn) error {
+	rc := bench.NewRESPClient(cn.NetConn())
+	rc.Timeout = d.ioTimeout
+	var err error
+	if d.handshake {
+		if err = rc.PingContext(ctx); err != nil {
+			err = fmt.Errorf("handshake: %w", err)
+		}
+	}
+	d.connected(err)
+	if err != nil {
+		return err
+	}
+	cn.Value = rc
+	return nil
+}
+
+// connected counts the outcome of one dial (the Dialer's and OnConnect's).
+func (d *dialer) connected(err error) {
 	now := int64(time.Since(d.t0))
 	if err != nil {
 		d.fails.Add(1)
 		if d.consecutive.Add(1) == d.poolSize && d.trippedAt.CompareAndSwap(0, now) {
 			d.dialsAtTrip.Store(d.dials.Load())
 		}
-		return nil, err
+		return
 	}
 	d.consecutive.Store(0)
 	d.firstOKAt.CompareAndSwap(0, now)
-	return nc, nil
-}
-
-// wrap caps nc's deadlines at the I/O timeout and, with handshake, sends
-// its first PING within ctx's deadline. It closes nc on error.
-func (d *dialer) wrap(ctx context.Context, nc net.Conn) (net.Conn, error) {
-	rc, ok := nc.(*bench.RESPConn)
-	if !ok {
-		_ = nc.Close()
-		return nil, fmt.Errorf("chaos: the RESP dialer returned a %T", nc)
-	}
-	// The RESP client reads and writes through its own buffers on the
-	// socket, and sets its deadline through rc.Conn: wrapping rc.Conn caps
-	// that deadline.
-	dc := &deadlineConn{Conn: rc.Conn, limit: d.ioTimeout}
-	rc.Conn = dc
-	if !d.handshake {
-		return rc, nil
-	}
-	// The PING's deadline is the dial's (the pool's DialTimeout), and a
-	// cancelled ctx ends it at once. No other goroutine has rc yet, so
-	// limit may change here.
-	if dl, ok := ctx.Deadline(); ok {
-		dc.limit = max(time.Until(dl), time.Millisecond)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = dc.Conn.SetDeadline(time.Unix(1, 0)) })
-	err := rc.Ping()
-	if !stop() && err == nil {
-		err = ctx.Err() // cancelled just as the PING came back
-	}
-	dc.limit = d.ioTimeout
-	if err != nil {
-		_ = rc.Close()
-		return nil, fmt.Errorf("handshake: %w", err)
-	}
-	return rc, nil
-}
-
-// deadlineConn caps every deadline set on it at limit from now (a zero
-// deadline too), so that the bench RESP client, which sets a long deadline
-// of its own before each command, gives up on a frozen server after limit.
-type deadlineConn struct {
-	net.Conn
-	limit time.Duration
-}
-
-func (c *deadlineConn) capped(t time.Time) time.Time {
-	if lim := time.Now().Add(c.limit); t.IsZero() || t.After(lim) {
-		return lim
-	}
-	return t
-}
-
-// SetDeadline sets the read and write deadlines, capped.
-// SyscallConn gives the socket under c, for the pool's health check.
-func (c *deadlineConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, fmt.Errorf("chaos: a %T offers no socket", c.Conn)
-	}
-	return sc.SyscallConn()
-}
-
-func (c *deadlineConn) SetDeadline(t time.Time) error { return c.Conn.SetDeadline(c.capped(t)) }
-
-// SetReadDeadline sets the read deadline, capped.
-func (c *deadlineConn) SetReadDeadline(t time.Time) error {
-	return c.Conn.SetReadDeadline(c.capped(t))
-}
-
-// SetWriteDeadline sets the write deadline, capped.
-func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
-	return c.Conn.SetWriteDeadline(c.capped(t))
 }

@@ -22,7 +22,7 @@
 //
 // Then network faults, through toxiproxy used as a library (netfault.go):
 // two proxies on 127.0.0.1 in front of the server, one for a shardpool pool
-// of the same settings whose dialer PINGs each new connection within
+// of the same settings whose OnConnect PINGs each new connection within
 // DialTimeout, one for a go-redis v9 client of the same settings
 // (goredis.go), the same toxics added to both at once, the load running on
 // both:
@@ -316,7 +316,7 @@ func run(cfg *config) int {
 	defer watchdog.Stop()
 	defer srv.release()
 
-	respDial, err := bench.RESPDialer(cfg.addr)
+	tcpDial, err := bench.LoopbackDialer(cfg.addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 2
@@ -324,10 +324,11 @@ func run(cfg *config) int {
 	smp := startSampler()
 	baseGoroutines := runtime.NumGoroutine()
 
-	d := &dialer{dial: respDial, ioTimeout: cfg.ioTimeout, poolSize: int64(cfg.poolSize), t0: t0}
+	d := &dialer{dial: tcpDial, ioTimeout: cfg.ioTimeout, poolSize: int64(cfg.poolSize), t0: t0}
 	tl := newTimeline(t0)
 	pool := shardpool.NewConnPool(&shardpool.Options{
 		Dialer:          d.Dial,
+		OnConnect:       d.OnConnect,
 		PoolSize:        cfg.poolSize,
 		PoolTimeout:     cfg.poolTimeout,
 		DialTimeout:     cfg.dialTimeout,
@@ -853,11 +854,12 @@ func fill(pool *shardpool.ConnPool, n int) error {
 		cns = append(cns, cn)
 	}
 	for _, cn := range cns {
-		if perr := cn.NetConn().(*bench.RESPConn).Ping(); perr != nil {
+		rc := respClient(cn)
+		if perr := rc.Ping(); perr != nil {
 			pool.Remove(cn, perr)
 			continue
 		}
-		pool.Put(cn)
+		release(pool, cn, rc)
 	}
 	return err
 }

@@ -38,29 +38,72 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestDeadlineConnCaps(t *testing.T) {
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	c := &deadlineConn{Conn: a, limit: 20 * time.Millisecond}
-	// The RESP client asks for seconds; the read must give up after 20 ms.
-	if err := c.SetDeadline(time.Now().Add(time.Hour)); err != nil {
+// TestOnConnectBoundsIO: the dialer's OnConnect gives each connection's
+// RESP client the I/O deadline as its bound, so that a request to a
+// frozen server gives up after it (the client's own default is seconds);
+// the pool holds the plain TCP connection, whose socket its health check
+// sees.
+func TestOnConnectBoundsIO(t *testing.T) {
+	tcpDial, err := bench.LoopbackDialer(silentServer(t))
+	if err != nil {
 		t.Fatal(err)
 	}
+	d := &dialer{dial: tcpDial, ioTimeout: 20 * time.Millisecond, poolSize: 1, t0: time.Now()}
+	pool := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, OnConnect: d.OnConnect, PoolSize: 1})
+	defer pool.Close()
+	cn, err := pool.Get(context.Background())
+	if err != nil {
+		t.Fatal(err) // no handshake: the silent server's accept is enough
+	}
+	if _, ok := cn.NetConn().(*net.TCPConn); !ok {
+		t.Errorf("the pool holds a %T, want the plain *net.TCPConn", cn.NetConn())
+	}
 	start := time.Now()
-	_, err := a.Read(make([]byte, 1))
+	err = request(respClient(cn), 0, nil, nil, nil)
+	pool.Remove(cn, err)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read: %v, want a deadline error", err)
+		t.Fatalf("PING to a silent server: %v, want a deadline error", err)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("read gave up after %v, want about 20ms", d)
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("PING gave up after %v, want about 20ms", took)
 	}
-	if got := c.capped(time.Time{}); time.Until(got) > 20*time.Millisecond {
-		t.Fatalf("a zero deadline is not capped: %v", got)
+	if d.dials.Load() != 1 || d.fails.Load() != 0 || d.firstOKAt.Load() == 0 {
+		t.Errorf("dials %d, fails %d, first OK at %d: a dial whose OnConnect succeeded is a success", d.dials.Load(), d.fails.Load(), d.firstOKAt.Load())
 	}
-	early := time.Now().Add(time.Millisecond)
-	if got := c.capped(early); !got.Equal(early) {
-		t.Fatalf("an earlier deadline was changed: %v, want %v", got, early)
+}
+
+// TestUnreadBytesRemove: a request that succeeded but left a reply nobody
+// asked for in the client's reader does not go back to the pool.
+func TestUnreadBytesRemove(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64)
+		if _, err := c.Read(buf); err == nil {
+			_, _ = c.Write([]byte("+PONG\r\n+PONG\r\n")) // two replies to one PING
+		}
+		_, _ = c.Read(buf) // until the pool closes it
+	}()
+	tcpDial, err := bench.LoopbackDialer(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &dialer{dial: tcpDial, ioTimeout: time.Second, poolSize: 1, t0: time.Now()}
+	pool := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, OnConnect: d.OnConnect, PoolSize: 1})
+	defer pool.Close()
+	if res := (poolClient{pool}).do(0, nil, nil, nil); res.err != nil {
+		t.Fatalf("PING: %v", res.err)
+	}
+	if pool.Len() != 0 {
+		t.Fatalf("the pool holds %d connections: one with unread bytes went back", pool.Len())
 	}
 }
 
@@ -115,15 +158,15 @@ func TestLoadAgainstInProcessServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	respDial, err := bench.RESPDialer(srv.Addr())
+	tcpDial, err := bench.LoopbackDialer(srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
 	const size = 4
-	d := &dialer{dial: respDial, ioTimeout: 200 * time.Millisecond, poolSize: size, t0: t0}
+	d := &dialer{dial: tcpDial, ioTimeout: 200 * time.Millisecond, poolSize: size, t0: t0}
 	tl := newTimeline(t0)
-	pool := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, PoolSize: size, PoolTimeout: 500 * time.Millisecond,
+	pool := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, OnConnect: d.OnConnect, PoolSize: size, PoolTimeout: 500 * time.Millisecond,
 		DialTimeout: 250 * time.Millisecond, Hooks: tl.hooks()})
 	defer pool.Close()
 	tl.shardpool().watch(poolStats(pool))

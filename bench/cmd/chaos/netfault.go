@@ -31,9 +31,10 @@ import (
 // downstream: server → pool). The proxy accepts a connection at once and
 // dials the server for it, so a dial of the pool always succeeds at the
 // TCP level; what a toxic can stop is the bytes. The shardpool pool's
-// dialer therefore sends a PING within the dial's deadline (as a driver's
-// HELLO or AUTH does, and as go-redis's HELLO on a new connection does):
-// a connection whose bytes do not flow fails its dial after DialTimeout.
+// OnConnect therefore sends a PING within the dial's deadline (as a
+// driver's HELLO or AUTH does, and as go-redis's HELLO on a new connection
+// does): a connection whose bytes do not flow fails its dial after
+// DialTimeout, and counts toward the pool's dial-error breaker.
 //
 // The go-redis rows are reported, not checked against bounds: the driver
 // cannot fix go-redis's pool, and the point is to compare it with
@@ -222,14 +223,15 @@ func newNetRig(cfg *config, t0 time.Time, tl *timeline, withGoredis bool) (*netR
 		}
 	}
 
-	respDial, err := bench.RESPDialer(spAddr)
+	tcpDial, err := bench.LoopbackDialer(spAddr)
 	if err != nil {
 		rig.close()
 		return nil, err
 	}
-	rig.d = &dialer{dial: respDial, ioTimeout: cfg.ioTimeout, handshake: true, poolSize: int64(cfg.poolSize), t0: t0}
+	rig.d = &dialer{dial: tcpDial, ioTimeout: cfg.ioTimeout, handshake: true, poolSize: int64(cfg.poolSize), t0: t0}
 	rig.pool = shardpool.NewConnPool(&shardpool.Options{
 		Dialer:          rig.d.Dial,
+		OnConnect:       rig.d.OnConnect,
 		PoolSize:        cfg.poolSize,
 		PoolTimeout:     cfg.poolTimeout,
 		DialTimeout:     cfg.dialTimeout,

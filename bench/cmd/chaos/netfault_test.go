@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/shardpool/shardpool"
 	"github.com/shardpool/shardpool/bench"
 )
 
@@ -288,10 +289,11 @@ func TestGoredisStage(t *testing.T) {
 	}
 }
 
-// TestHandshakeDialFailsAtItsDeadline dials a listener that accepts and
-// never answers (the new-dials black hole): the dialer's PING must give up
-// at the dial's deadline, and a cancelled dial at once.
-func TestHandshakeDialFailsAtItsDeadline(t *testing.T) {
+// silentServer starts a listener on 127.0.0.1 that accepts connections
+// and never answers (the new-dials black hole, or a frozen server), and
+// returns its address; the test's cleanup closes it and its connections.
+func silentServer(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -309,33 +311,48 @@ func TestHandshakeDialFailsAtItsDeadline(t *testing.T) {
 			conns = append(conns, c)
 		}
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		ln.Close()
 		<-done
 		for _, c := range conns {
 			c.Close()
 		}
-	}()
-	respDial, err := bench.RESPDialer(ln.Addr().String())
+	})
+	return ln.Addr().String()
+}
+
+// TestHandshakeDialFailsAtItsDeadline dials a listener that accepts and
+// never answers (the new-dials black hole) through pools whose OnConnect
+// is the dialer's with handshake: its PING must give up at the dial's
+// deadline (DialTimeout), not the I/O timeout, a cancelled dial at once,
+// and both count as failed dials.
+func TestHandshakeDialFailsAtItsDeadline(t *testing.T) {
+	tcpDial, err := bench.LoopbackDialer(silentServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dialer{dial: respDial, ioTimeout: 5 * time.Second, handshake: true, poolSize: 2, t0: time.Now()}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if _, err := d.Dial(ctx); err == nil || classify(err) != classTimeout {
-		t.Fatalf("dial into a black hole: %v, want a timeout", err)
+	d := &dialer{dial: tcpDial, ioTimeout: 5 * time.Second, handshake: true, poolSize: 2, t0: time.Now()}
+	pool := func(dialTimeout time.Duration) *shardpool.ConnPool {
+		p := shardpool.NewConnPool(&shardpool.Options{Dialer: d.Dial, OnConnect: d.OnConnect, PoolSize: 2, DialTimeout: dialTimeout})
+		t.Cleanup(func() { p.Close() })
+		return p
 	}
-	if took := time.Since(start); took < 50*time.Millisecond || took > 2*time.Second {
+
+	start := time.Now()
+	_, err = pool(60 * time.Millisecond).Get(context.Background())
+	if err == nil || classify(err) != classTimeout || !errors.Is(err, shardpool.ErrOnConnect) {
+		t.Fatalf("dial into a black hole: %v, want a timeout of OnConnect", err)
+	}
+	if took := time.Since(start); took < 40*time.Millisecond || took > 2*time.Second {
 		t.Errorf("the dial gave up after %v, want about 60ms (its deadline, not the 5s I/O timeout)", took)
 	}
 
-	ctx, cancel = context.WithCancel(context.Background())
+	// A dial bounded by its caller's context only: no deadline, and the
+	// cancellation must end the PING.
+	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(30*time.Millisecond, cancel)
 	start = time.Now()
-	if _, err := d.Dial(ctx); err == nil {
+	if _, err := pool(-1).Get(ctx); err == nil {
 		t.Fatal("a cancelled dial succeeded")
 	}
 	if took := time.Since(start); took > 2*time.Second {

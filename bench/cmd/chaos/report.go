@@ -219,7 +219,7 @@ func (dr *driver) report(elapsed time.Duration, fatal error, charts map[string]s
 		cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, health, cfg.getBound(), cfg.reqBound(), cfg.recoverMax, cfg.goroutines, cfg.heapMiB)
 	if netRows > 0 {
 		fmt.Fprintf(&b, "Network faults go through toxiproxy (in-process, 127.0.0.1), one proxy per client, the same toxics added to both at once; "+
-			"%d workers on each client. shardpool's dialer PINGs each new connection within DialTimeout; go-redis v9 has the same PoolSize "+
+			"%d workers on each client. shardpool's OnConnect PINGs each new connection within DialTimeout (a failed PING fails the dial); go-redis v9 has the same PoolSize "+
 			"(and MaxActiveConns), PoolTimeout, DialTimeout, Read/WriteTimeout = the I/O deadline, MaxRetries -1 and DialerRetries 1. "+
 			"Their rows are reported, not checked against the bounds (its Get latency is not visible through its API: n/a); "+
 			"goroutines there are each client's own (pprof labels), toxiproxy's left out; the live heap is the whole process's and is not bounded. "+
