@@ -278,7 +278,22 @@ func runRESP(b *testing.B, g int, do respOps) {
 	ReportLatency(b, lat, "")
 }
 
-// pooledRESP runs commands with the RESP client on connections of p.
+// pooledRESP runs commands with the RESP client on connections of p, and
+// gives a connection back with Put, or with Remove when its command failed
+// or left bytes unread in the client's buffer (a reply nobody asked for,
+// which neither server sends: it fails the run, as any error does).
+//
+// Every contender pools the same thing here, a RESPConn (the net.Conn with
+// its RESPClient, from RESPDialer), and this loop finds the client the same
+// way for all: h.Conn.(*RESPConn). shardpool and the baseline could keep the
+// RESPClient in Conn.Value instead (both run Options.OnConnect after a
+// dial), but only they could: that would give the two of them another
+// Config (an OnConnect), another lookup (Handle.Ref's Value rather than
+// Handle.Conn) and a RESP-specific field in the Handle every pool's adapter
+// fills, for a difference that is not the pool's. The scenario compares
+// pools under one client; what an OnConnect that sets Value costs is
+// measured apart, by the library's BenchmarkGetPutCapacityOptions, and the
+// Value pattern runs end to end in cmd/chaos.
 func pooledRESP(p Pool) respOps {
 	return func(ctx context.Context, step int, key, value []byte) error {
 		h, err := p.Get(ctx)
@@ -293,6 +308,9 @@ func pooledRESP(p Pool) respOps {
 			err = c.Set(key, value)
 		default:
 			_, err = c.Get(key)
+		}
+		if err == nil && c.Buffered() > 0 {
+			err = ErrUnread
 		}
 		if err != nil {
 			p.Remove(h)
