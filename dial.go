@@ -164,6 +164,12 @@ func (p *ConnPool) connect(ctx context.Context) (*Conn, error) {
 	if p.opt.OnConnect == nil {
 		return cn, nil
 	}
+	// A Dialer that ignored its context may return after the bound (the
+	// probe stops waiting for it): a handshake would fail at once.
+	if err := ctx.Err(); err != nil {
+		_ = netConn.Close()
+		return nil, err
+	}
 	if err := runOnConnect(ctx, p.opt.OnConnect, cn); err != nil {
 		_ = netConn.Close()
 		return nil, err

@@ -14,11 +14,14 @@ import (
 // NetConn method that returns its own receiver cannot loop forever.
 const maxUnwrap = 16
 
-// socketOf returns the socket under nc: nc itself if it offers its file
-// descriptor (syscall.Conn, as *net.TCPConn and *net.UnixConn do), else
-// what it wraps, found through NetConn() net.Conn (as *tls.Conn and
-// wrappers written to be seen through expose it), to any depth up to
-// maxUnwrap. It returns nil if there is none to find.
+// socketOf returns the socket under nc: the deepest layer that offers its
+// file descriptor (syscall.Conn, as *net.TCPConn and *net.UnixConn do),
+// looking through every layer that exposes what it wraps with
+// NetConn() net.Conn (as *tls.Conn does, and wrappers written to be seen
+// through), up to maxUnwrap deep. The deepest, because a wrapper that offers
+// both (go-redis v9's health check wants syscall.Conn) says less about the
+// stream than the conn it wraps: a TLS layer may sit between them. It
+// returns nil if no layer offers a socket.
 //
 // framed reports that a *tls.Conn was passed on the way: the bytes on the
 // socket are records the TLS layer reads lazily, and unread ones are
@@ -27,16 +30,19 @@ const maxUnwrap = 16
 func socketOf(nc net.Conn) (sock syscall.Conn, framed bool) {
 	for i := 0; i <= maxUnwrap && nc != nil; i++ {
 		if sc, ok := nc.(syscall.Conn); ok {
-			return sc, framed
+			sock = sc
 		}
 		if _, ok := nc.(*tls.Conn); ok {
 			framed = true
 		}
 		w, ok := nc.(interface{ NetConn() net.Conn })
 		if !ok {
-			return nil, false
+			break
 		}
 		nc = w.NetConn()
 	}
-	return nil, false
+	if sock == nil {
+		return nil, false
+	}
+	return sock, framed
 }

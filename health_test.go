@@ -144,8 +144,19 @@ type wrapped struct{ net.Conn }
 
 func (w wrapped) NetConn() net.Conn { return w.Conn }
 
+// dual is a wrapper that offers a socket of its own as well as what it
+// wraps, as a wrapper must for go-redis v9's health check, here one that
+// cannot give it: the check must use the conn it wraps.
+type dual struct{ net.Conn }
+
+func (d dual) NetConn() net.Conn { return d.Conn }
+func (d dual) SyscallConn() (syscall.RawConn, error) {
+	return nil, errors.New("dual: no socket of its own")
+}
+
 // transports are the net.Conns the built-in check must see through: a
-// bare TCP conn, one and two wrappers, TLS, and a wrapper over TLS.
+// bare TCP conn, one and two wrappers, TLS, a wrapper over TLS, and a
+// wrapper that also offers a socket of its own, over TCP and over TLS.
 var transports = []struct {
 	name string
 	tls  bool
@@ -156,6 +167,8 @@ var transports = []struct {
 	{"wrapped twice", false, func(c net.Conn) net.Conn { return wrapped{wrapped{c}} }},
 	{"tls", true, func(c net.Conn) net.Conn { return c }},
 	{"wrapped tls", true, func(c net.Conn) net.Conn { return wrapped{c} }},
+	{"dual", false, func(c net.Conn) net.Conn { return dual{c} }},
+	{"dual tls", true, func(c net.Conn) net.Conn { return dual{c} }},
 }
 
 // pendingOnSocket reports whether bytes wait on the TCP socket under cn,
