@@ -206,6 +206,7 @@ done
 # ---------------------------------------------------------------- watch
 # Every 2 s, the listening sockets of redis-server processes, for the
 # check at the end that all of the suite's were on loopback.
+: >"$results/listening.txt"
 (
 	while :; do
 		ss -Hltnp 2>/dev/null | grep redis-server >>"$results/listening.txt" || true
@@ -292,9 +293,16 @@ exposed=$(
 			fi
 		done
 )
-seen=$(awk '{ print $4 }' "$results/listening.txt" 2>/dev/null | sort -u | wc -l)
+seen=$(
+	awk '{ if (match($0, /pid=[0-9]+/)) print $4, substr($0, RSTART + 4, RLENGTH - 4) }' \
+		"$results/listening.txt" 2>/dev/null | sort -u |
+		while read -r addr pid; do
+			if grep -qx "$pid" "$pids"; then echo "$addr"; fi
+		done | sort -u | wc -l
+)
 [ -z "$exposed" ] || die "redis-server listened beyond loopback: $exposed"
-log "every listening socket seen ($seen addresses) was on loopback"
+[ "$seen" -gt 0 ] || die "no listening socket of the suite's servers was seen: the check saw nothing"
+log "the suite's servers listened on $seen addresses, all on loopback (127.0.0.1)"
 
 log "comparing"
 rc=0
