@@ -333,3 +333,39 @@ func TestCloseDoesNotWaitForAHungOnConnect(t *testing.T) {
 	testhook.WaitDials(p)
 	closedExactlyOnce(t, d)
 }
+
+// noDeadlines is a net.Conn that takes no deadlines, as some tunnels'
+// connections do.
+type noDeadlines struct{ *fakeConn }
+
+func (noDeadlines) SetDeadline(time.Time) error { return errors.New("deadlines not supported") }
+
+// A connection that takes no deadlines still gets its handshake, bounded
+// by ctx alone: OnConnect runs, the dial succeeds, in Get's dials and in
+// the background ones (which always have a deadline) alike.
+func TestOnConnectOnAConnWithoutDeadlines(t *testing.T) {
+	d := &fakeDialer{}
+	var calls atomic.Int32
+	p := shardpool.NewConnPool(&shardpool.Options{
+		PoolSize: 4, MinIdleConns: 1, OnConnect: countingHandshake(&calls),
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			c, err := d.Dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return noDeadlines{c.(*fakeConn)}, nil
+		},
+	})
+	settles(t, "IdleLen", p.IdleLen, 1, 20*time.Millisecond, 5*time.Second)
+	a, err := p.Get(context.Background())
+	require.NoError(t, err)
+	b, err := p.Get(context.Background())
+	require.NoError(t, err)
+	assert.IsType(t, &session{}, a.Value)
+	assert.IsType(t, &session{}, b.Value)
+	p.Put(a)
+	p.Put(b)
+	require.NoError(t, p.Close())
+	testhook.WaitDials(p)
+	closedExactlyOnce(t, d)
+}

@@ -177,16 +177,14 @@ func (p *ConnPool) connect(ctx context.Context) (*Conn, error) {
 	return cn, nil
 }
 
-// runOnConnect runs f, the pool's OnConnect, on cn with the net.Conn's deadline set to
-// ctx's, so that a handshake that ignores ctx still cannot outlast the
-// dial's bound, and turns an error or a panic into one that wraps
-// ErrOnConnect.
+// runOnConnect runs f, the pool's OnConnect, on cn with the net.Conn's
+// deadline set to ctx's where the net.Conn takes deadlines, so that a
+// handshake that ignores ctx still cannot outlast the dial's bound, and
+// turns an error or a panic into one that wraps ErrOnConnect.
 func runOnConnect(ctx context.Context, f func(context.Context, *Conn) error, cn *Conn) (err error) {
 	deadline, bounded := ctx.Deadline()
-	if bounded {
-		if err := cn.netConn.SetDeadline(deadline); err != nil {
-			return fmt.Errorf("%w: setting the handshake's deadline: %w", ErrOnConnect, err)
-		}
+	if bounded && cn.netConn.SetDeadline(deadline) != nil {
+		bounded = false // a net.Conn without deadlines: ctx alone bounds the handshake
 	}
 	defer func() {
 		if v := recover(); v != nil {

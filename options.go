@@ -40,7 +40,9 @@ type Options struct {
 	// It runs within the dial's bound: ctx is the dial's context, whose
 	// deadline is DialTimeout's, and the net.Conn's deadline is set to that
 	// deadline while it runs (and cleared after), so that a handshake's I/O
-	// cannot outlast it even if OnConnect ignores ctx. A client that sets
+	// cannot outlast it even if OnConnect ignores ctx. A net.Conn whose
+	// SetDeadline fails (one without deadlines) is handed over as it is,
+	// bounded by ctx alone. A client that sets
 	// its own deadline per command replaces that one: give the handshake
 	// ctx's deadline, not a later one.
 	//
