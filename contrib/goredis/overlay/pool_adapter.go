@@ -17,7 +17,7 @@
 // the client compares with ==). What does not map one to one:
 //
 //   - Health checks. shardpool checks a connection idle for a second or
-//     more before Get hands it out (one non-blocking read on the socket):
+//     more before Get hands it out (one non-blocking poll of the socket):
 //     a connection the server closed while it was idle is closed and Get
 //     moves on or dials, where v8 hands it out and the first command on it
 //     fails. v8's Stats has no field for these (shardpool's
