@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh: run the shardpool benchmark comparison and write a report.
 #
-#   scripts/bench.sh [--quick] [--redis] [--out DIR] [--compare REF]
+#   scripts/bench.sh [--quick] [--redis] [--only LIST] [--out DIR] [--compare REF]
 #
 #   (no flag)      the full run: every scenario, -count 8 (about 20-30 min)
 #   --quick        a short run, -count 6 with short -benchtime (under 3 min,
@@ -10,6 +10,9 @@
 #                  redis-server cannot be had (default: run it if
 #                  redis-server is installed or installable, else skip it
 #                  and say so in the report)
+#   --only LIST    run only these scenarios (comma-separated: hotpath,
+#                  exhaustion, queue, churn, reaper-sweep, reaper-latency,
+#                  e2e, v8client), at the mode's count and benchtime
 #   --out DIR      the report directory (default: bench-report)
 #   --compare REF  instead of the scenarios, benchstat the hot-path
 #                  benchmarks of the working tree against git ref REF (built
@@ -50,11 +53,14 @@ mode=full
 require_redis=0
 out="bench-report"
 compare_ref=
+only=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) mode=quick ;;
 	--redis) require_redis=1 ;;
 	--out) [ $# -ge 2 ] || usage 2; out=$2; shift ;;
+	--only) [ $# -ge 2 ] || usage 2; only=$2; shift ;;
+	--only=*) only=${1#--only=} ;;
 	--out=*) out=${1#--out=} ;;
 	--compare) [ $# -ge 2 ] || usage 2; compare_ref=$2; shift ;;
 	--compare=*) compare_ref=${1#--compare=} ;;
@@ -317,6 +323,14 @@ scenarios=(
 # on shardpool (its one driver, v8-shardpool).
 if [ ${#v8_drivers[@]} -gt 0 ]; then
 	scenarios+=("v8client|GoRedisV8Client|3|3|20ms|1s|3|33|")
+fi
+if [ -n "$only" ]; then
+	kept=()
+	for s in "${scenarios[@]}"; do
+		case ",$only," in *",${s%%|*},"*) kept+=("$s") ;; esac
+	done
+	[ ${#kept[@]} -gt 0 ] || die "--only $only: no such scenario here (v8client needs redis-server)"
+	scenarios=("${kept[@]}")
 fi
 # drivers_of SCENARIO prints the drivers a scenario's rounds run besides
 # the bench binary: go-redis's pools, or for v8client the overlaid client.
