@@ -232,8 +232,9 @@ func readRun(dir string) (*run, error) {
 }
 
 // compare writes the tallies and the differences between stock and overlay
-// to w, and returns how many specs passed on stock and not on the overlay.
-func compare(w io.Writer, stock, overlay *run) int {
+// to w, and returns the specs and tests that passed on stock and not on
+// the overlay, and those only the overlay has that failed there.
+func compare(w io.Writer, stock, overlay *run) []string {
 	fmt.Fprintf(w, "%-8s %7s %7s %7s\n", "", passed, failed, skipped)
 	for _, c := range []struct {
 		name string
@@ -251,15 +252,16 @@ func compare(w io.Writer, stock, overlay *run) int {
 			names = append(names, n)
 		}
 	}
-	var diffs []string
-	regressions := 0
+	var diffs, regressions []string
 	for _, n := range names {
 		s, o := stock.outcome(n), overlay.outcome(n)
 		if s.outcome == o.outcome {
 			continue
 		}
-		if s.outcome == passed {
-			regressions++
+		// A spec that passed on stock must pass on the overlay, and the
+		// overlay's own tests (missing on stock) must pass.
+		if s.outcome == passed || (s.outcome == missing && o.outcome == failed) {
+			regressions = append(regressions, n)
 		}
 		line := fmt.Sprintf("  %-7s -> %-7s  %s", s.outcome, o.outcome, n)
 		switch {
@@ -274,28 +276,159 @@ func compare(w io.Writer, stock, overlay *run) int {
 	for _, d := range diffs {
 		fmt.Fprintln(w, d)
 	}
-	fmt.Fprintf(w, "\n%d that passed on stock did not pass on the overlay\n", regressions)
+	fmt.Fprintf(w, "\n%d that passed on stock (or are the overlay's own) did not pass on the overlay\n", len(regressions))
 	return regressions
+}
+
+// rootLabel is the label of the root package's runs, whose Ginkgo specs
+// can be run again by focus.
+const rootLabel = "root"
+
+// specText returns the Ginkgo spec text of a result name of the root
+// package ("root: text", "root: text #2"), or "" for another package's.
+func specText(name string) string {
+	text, ok := strings.CutPrefix(name, rootLabel+": ")
+	if !ok || strings.HasPrefix(text, "Test") || strings.HasPrefix(text, "Example") {
+		return ""
+	}
+	if i := strings.LastIndex(text, " #"); i > 0 {
+		text = text[:i]
+	}
+	return text
+}
+
+// focus returns a -ginkgo.focus that runs exactly the root specs among
+// names (Ginkgo v1 matches it against the suite's description, then
+// "[Top Level] " and the spec's text), and whether there are any: specs of
+// other packages and plain tests cannot be run again this way.
+func focus(names []string) (string, bool) {
+	var alts []string
+	seen := make(map[string]bool)
+	for _, n := range names {
+		if t := specText(n); t != "" && !seen[t] {
+			seen[t] = true
+			alts = append(alts, regexp.QuoteMeta(t))
+		}
+	}
+	if len(alts) == 0 {
+		return "", false
+	}
+	return ` \[Top Level\] (` + strings.Join(alts, "|") + `)$`, true
+}
+
+// confirm reruns' verdict on each regression: it stands only where the
+// reruns reproduce it exactly, passing in every stock rerun and failing in
+// every overlay rerun. A spec that also fails on stock, or also passes on
+// the overlay, when run again is a flake of the machine or the server, not
+// a difference the pool makes: a pool that breaks a spec breaks it every
+// time. A regression that cannot be run again (not a root spec) stands.
+// It writes the counts and returns the regressions that stand.
+func confirm(w io.Writer, regressions []string, stockRuns, overlayRuns []*run) []string {
+	var stand []string
+	fmt.Fprintf(w, "\nrun again, %d times on each copy:\n", len(stockRuns))
+	for _, n := range regressions {
+		if specText(n) == "" {
+			fmt.Fprintf(w, "  stands (not a Ginkgo spec, not run again)  %s\n", n)
+			stand = append(stand, n)
+			continue
+		}
+		sp, op := passes(stockRuns, n), passes(overlayRuns, n)
+		verdict := "flaky"
+		if sp == len(stockRuns) && op == 0 {
+			verdict = "stands"
+			stand = append(stand, n)
+		}
+		fmt.Fprintf(w, "  %-6s  stock passed %d/%d, overlay %d/%d  %s\n", verdict, sp, len(stockRuns), op, len(overlayRuns), n)
+	}
+	fmt.Fprintf(w, "\n%d that passed on stock (or are the overlay's own) did not pass on the overlay, run again included\n", len(stand))
+	return stand
+}
+
+// passes counts the runs in which spec name (its first occurrence) passed.
+func passes(runs []*run, name string) int {
+	text := specText(name)
+	n := 0
+	for _, r := range runs {
+		if r.outcome(rootLabel+": "+text).outcome == passed {
+			n++
+		}
+	}
+	return n
+}
+
+// readRuns reads the comma-separated result directories in list.
+func readRuns(list string) ([]*run, error) {
+	var runs []*run
+	for _, dir := range strings.Split(list, ",") {
+		if dir == "" {
+			continue
+		}
+		r, err := readRun(dir)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
 }
 
 func main() {
 	stockDir := flag.String("stock", "", "`DIR` with the stock run's results")
 	overlayDir := flag.String("overlay", "", "`DIR` with the overlay's results")
+	printFocus := flag.Bool("focus", false, "print a -ginkgo.focus for the root specs that passed on stock and not on the overlay, and exit 0 (1 if there are none)")
+	rerunStock := flag.String("rerun-stock", "", "comma-separated `DIRS` of stock runs of those specs again, to tell flakes from differences")
+	rerunOverlay := flag.String("rerun-overlay", "", "comma-separated `DIRS` of overlay runs of those specs again")
 	flag.Parse()
 	if *stockDir == "" || *overlayDir == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: goredis-suitecmp -stock DIR -overlay DIR")
+		fmt.Fprintln(os.Stderr, "usage: goredis-suitecmp -stock DIR -overlay DIR [-focus | -rerun-stock DIRS -rerun-overlay DIRS]")
 		os.Exit(2)
 	}
-	stock, err := readRun(*stockDir)
-	if err == nil {
-		var overlay *run
-		if overlay, err = readRun(*overlayDir); err == nil {
-			if compare(os.Stdout, stock, overlay) > 0 {
-				os.Exit(1)
-			}
-			return
+	if err := run1(*stockDir, *overlayDir, *printFocus, *rerunStock, *rerunOverlay); err != nil {
+		if err == errDiffer {
+			os.Exit(1)
 		}
+		fmt.Fprintln(os.Stderr, "goredis-suitecmp:", err)
+		os.Exit(2)
 	}
-	fmt.Fprintln(os.Stderr, "goredis-suitecmp:", err)
-	os.Exit(2)
+}
+
+// errDiffer is run1's verdict that the overlay fails what stock passes.
+var errDiffer = errors.New("outcomes differ")
+
+func run1(stockDir, overlayDir string, printFocus bool, rerunStock, rerunOverlay string) error {
+	stock, err := readRun(stockDir)
+	if err != nil {
+		return err
+	}
+	overlay, err := readRun(overlayDir)
+	if err != nil {
+		return err
+	}
+	if printFocus {
+		f, ok := focus(compare(io.Discard, stock, overlay))
+		if !ok {
+			return errDiffer
+		}
+		fmt.Println(f)
+		return nil
+	}
+	regressions := compare(os.Stdout, stock, overlay)
+	if rerunStock != "" || rerunOverlay != "" {
+		stockRuns, err := readRuns(rerunStock)
+		if err != nil {
+			return err
+		}
+		overlayRuns, err := readRuns(rerunOverlay)
+		if err != nil {
+			return err
+		}
+		if len(stockRuns) == 0 || len(stockRuns) != len(overlayRuns) {
+			return fmt.Errorf("-rerun-stock and -rerun-overlay must name as many runs, at least one")
+		}
+		regressions = confirm(os.Stdout, regressions, stockRuns, overlayRuns)
+	}
+	if len(regressions) > 0 {
+		return errDiffer
+	}
+	return nil
 }

@@ -65,7 +65,7 @@ func TestCompare(t *testing.T) {
 		"root.junit.xml": junit("Client pings=passed", "Cluster on Redis 7=failed"),
 	})
 	overlayDir := writeRun(t, map[string]string{
-		"pool.json":      stream(false, "TestA=failed", "TestB=skipped", "TestNew=passed"),
+		"pool.json":      stream(false, "TestA=failed", "TestB=skipped", "TestNew=passed", "TestOwn=failed"),
 		"pool.junit.xml": junit("ConnPool works=passed", "dup=passed", "dup=failed", "gone=passed"),
 		"root.json":      stream(true), // crashed: no JUnit report
 	})
@@ -77,10 +77,10 @@ func TestCompare(t *testing.T) {
 	var out strings.Builder
 	regressions := compare(&out, stock, overlay)
 	text := out.String()
-	assert.Equal(t, 3, regressions, "TestA, dup #2 and Client pings:\n%s", text)
+	assert.Equal(t, []string{"pool: TestA", "pool: dup #2", "root: Client pings", "pool: TestOwn"}, regressions, text)
 	for _, want := range []string{
 		"stock          5       2       1",
-		"overlay        4       2       1",
+		"overlay        4       3       1",
 		"overlay: root: the run did not finish (crash or timeout)",
 		"overlay: root: no JUnit report: its Ginkgo suite did not finish",
 		"passed  -> failed   pool: TestA\n      overlay: x_test.go:7: boom",
@@ -89,7 +89,8 @@ func TestCompare(t *testing.T) {
 		"passed  -> missing  root: Client pings",
 		"failed  -> missing  root: Cluster on Redis 7",
 		"missing -> passed   pool: TestNew",
-		"3 that passed on stock did not pass on the overlay",
+		"missing -> failed   pool: TestOwn",
+		"4 that passed on stock (or are the overlay's own) did not pass on the overlay",
 	} {
 		assert.Contains(t, text, want)
 	}
@@ -100,4 +101,39 @@ func TestCompare(t *testing.T) {
 func TestReadRunWithoutResults(t *testing.T) {
 	_, err := readRun(t.TempDir())
 	assert.ErrorContains(t, err, "no results")
+}
+
+// A regression stands only if running it again reproduces it exactly: a
+// spec that also fails on stock, or also passes on the overlay, when run
+// again is a flake. Only the root package's specs can be run again.
+func TestConfirmTellsFlakesFromDifferences(t *testing.T) {
+	rerun := func(cases ...string) *run {
+		r, err := readRun(writeRun(t, map[string]string{"root.json": stream(false), "root.junit.xml": junit(cases...)}))
+		require.NoError(t, err)
+		return r
+	}
+	regressions := []string{"root: always breaks", "root: flaky on stock", "root: flaky on overlay", "pool: TestA"}
+	stockRuns := []*run{
+		rerun("always breaks=passed", "flaky on stock=failed", "flaky on overlay=passed"),
+		rerun("always breaks=passed", "flaky on stock=passed", "flaky on overlay=passed"),
+	}
+	overlayRuns := []*run{
+		rerun("always breaks=failed", "flaky on stock=failed", "flaky on overlay=failed"),
+		rerun("always breaks=failed", "flaky on stock=failed", "flaky on overlay=passed"),
+	}
+	var out strings.Builder
+	stand := confirm(&out, regressions, stockRuns, overlayRuns)
+	assert.Equal(t, []string{"root: always breaks", "pool: TestA"}, stand, out.String())
+	assert.Contains(t, out.String(), "flaky   stock passed 1/2, overlay 0/2  root: flaky on stock")
+	assert.Contains(t, out.String(), "flaky   stock passed 2/2, overlay 1/2  root: flaky on overlay")
+
+	f, ok := focus(regressions)
+	require.True(t, ok)
+	assert.Equal(t, ` \[Top Level\] (always breaks|flaky on stock|flaky on overlay)$`, f)
+	// What Ginkgo v1 matches it against: the suite's description, then
+	// the spec's full text.
+	assert.Regexp(t, f, "go-redis [Top Level] flaky on stock")
+	assert.NotRegexp(t, f, "go-redis [Top Level] flaky on stock too")
+	_, ok = focus([]string{"pool: TestA", "root: TestGinkgoSuite"})
+	assert.False(t, ok, "plain tests cannot be focused")
 }
