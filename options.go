@@ -40,11 +40,10 @@ type Options struct {
 	// It runs within the dial's bound: ctx is the dial's context, whose
 	// deadline is DialTimeout's, and the net.Conn's deadline is set to that
 	// deadline while it runs (and cleared after), so that a handshake's I/O
-	// cannot outlast it even if OnConnect ignores ctx. A net.Conn whose
-	// SetDeadline fails (one without deadlines) is handed over as it is,
-	// bounded by ctx alone. A client that sets
-	// its own deadline per command replaces that one: give the handshake
-	// ctx's deadline, not a later one.
+	// cannot outlast it even if OnConnect ignores ctx. On a net.Conn whose
+	// SetDeadline fails (one without deadlines) OnConnect runs bounded by
+	// ctx alone. A client that sets its own deadline per command replaces
+	// the pool's: give the handshake ctx's deadline, not a later one.
 	//
 	// An error, or a panic (recovered), fails the dial: the pool closes the
 	// network connection (OnClose is not called: the connection never
