@@ -20,8 +20,8 @@ const maxUnwrap = 16
 // NetConn() net.Conn (as *tls.Conn does, and wrappers written to be seen
 // through), up to maxUnwrap deep. The deepest, because a wrapper that offers
 // both (go-redis v9's health check wants syscall.Conn) says less about the
-// stream than the conn it wraps: a TLS layer may sit between them. It
-// returns nil if no layer offers a socket.
+// stream than the conn it wraps: a TLS layer may sit between them. sock is
+// nil if no layer offers a socket, and framed then says nothing.
 //
 // framed reports that a *tls.Conn was passed on the way: the bytes on the
 // socket are records the TLS layer reads lazily, and unread ones are
@@ -40,9 +40,6 @@ func socketOf(nc net.Conn) (sock syscall.Conn, framed bool) {
 			break
 		}
 		nc = w.NetConn()
-	}
-	if sock == nil {
-		return nil, false
 	}
 	return sock, framed
 }
