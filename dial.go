@@ -25,12 +25,12 @@ import (
 // caller's context does not count; one cut short by DialTimeout does. Once
 // the count reaches PoolSize, dials fail at once with the last dial error,
 // without calling the Dialer, and one probe goroutine dials every
-// probeInterval until a dial succeeds; then it resets the count and the pool
+// ProbeInterval until a dial succeeds; then it resets the count and the pool
 // dials normally again. A Get that fails fast asks the probe for an attempt
-// now (wantProbe), and the probe makes it as soon as probeGap has passed
+// now (wantProbe), and the probe makes it as soon as ProbeGap has passed
 // since its last: so while callers keep coming, the pool finds a server
-// that accepts again within probeGap instead of probeInterval, and with no
-// demand it dials once per probeInterval. One attempt at a time: the
+// that accepts again within ProbeGap instead of ProbeInterval, and with no
+// demand it dials once per ProbeInterval. One attempt at a time: the
 // probe is a single goroutine. The probe waits for each attempt at most the
 // background dial timeout, even if the Dialer ignores its context, so a
 // hung dial cannot keep the breaker open. Unlike go-redis v8, success
@@ -38,12 +38,13 @@ import (
 // the probe cannot be lost: probing is cleared before the count, so a trip
 // after the reset starts a new probe.
 
-// The probe's cadence: every probeInterval while the breaker is open, and
-// while Gets keep failing fast, as often as every probeGap. A pool copies
-// them at NewConnPool (tests set the copies).
+// The breaker's probe cadence. While the breaker is open the probe dials
+// once every ProbeInterval, and, while Gets keep failing fast, as often as
+// once every ProbeGap: a dead server sees at most one dial per ProbeGap
+// from the pool, and one per ProbeInterval from a pool nobody uses.
 const (
-	probeInterval = time.Second
-	probeGap      = 100 * time.Millisecond
+	ProbeInterval = time.Second
+	ProbeGap      = 100 * time.Millisecond
 )
 
 type dialError struct{ err error }

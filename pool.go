@@ -153,7 +153,7 @@ type ConnPool struct {
 // stops them.
 func NewConnPool(opt *Options) *ConnPool {
 	p := &ConnPool{closedCh: make(chan struct{}), finished: make(chan struct{}),
-		probeNow: make(chan struct{}, 1), probeEvery: probeInterval, probeGap: probeGap}
+		probeNow: make(chan struct{}, 1), probeEvery: ProbeInterval, probeGap: ProbeGap}
 	if opt != nil {
 		p.opt = *opt
 	}

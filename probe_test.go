@@ -9,7 +9,7 @@ import (
 )
 
 // While Gets keep meeting the open breaker, the probe dials as soon as
-// probeGap allows instead of waiting out probeInterval: here the interval
+// ProbeGap allows instead of waiting out ProbeInterval: here the interval
 // is an hour, so only a Get's request can bring the next attempt.
 func TestProbeComesSoonerWhileGetsFailFast(t *testing.T) {
 	p, d := newPipePool(t, Options{PoolSize: 1})
