@@ -18,8 +18,10 @@ import (
 // dormant) until the next read. So a pool nobody uses wakes only for its
 // reaper, if it has one.
 //
-// Reads stay exact across a dormant spell. read, the only way the pool
-// reads the clock, checks dormant first: a reader that finds it set
+// Reads stay exact across a dormant spell. The pool reads the clock in two
+// ways only: refresh, which reads the system clock and returns the time it
+// stored (the reaper's sweeps and Close use it), and read, the way of
+// every other caller, which checks dormant first: a reader that finds it set
 // refreshes the clock itself before loading it, and then clears it and
 // restarts the ticker. The ticker sets dormant only after its last
 // refresh, and wake clears it only after its own, so a reader that finds
@@ -73,17 +75,20 @@ func (c *clock) wake() {
 	}
 }
 
-// refresh moves the clock to the current time. Concurrent refreshes never
-// move it backwards.
-func (c *clock) refresh() {
+// refresh moves the clock to the current time and returns its time.
+// Concurrent refreshes never move it backwards.
+func (c *clock) refresh() int64 {
 	if c.manual.Load() {
-		return
+		return c.now.Load()
 	}
 	t := int64(time.Since(c.epoch))
 	for {
 		old := c.now.Load()
-		if t <= old || c.now.CompareAndSwap(old, t) {
-			return
+		if t <= old {
+			return old
+		}
+		if c.now.CompareAndSwap(old, t) {
+			return t
 		}
 	}
 }

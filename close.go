@@ -7,8 +7,10 @@ import (
 	"github.com/shardpool/shardpool/internal/connstate"
 )
 
-// Closing: Close, which closes everything at once, and Shutdown, which
-// closes idle connections at once and the others as they come back.
+// Closing: the pool's (Close, which closes everything at once, and
+// Shutdown, which closes idle connections at once and the others as they
+// come back), and a connection's (closeConn, the one way any connection is
+// closed, and the calls that claim a connection for it: CloseConn, Filter).
 //
 // Locking: lifeMu guards phase. It is held while a close begins (the
 // closed flag, the background loops told to stop, waiters sent ErrClosed,
@@ -19,7 +21,7 @@ import (
 // (Close). The closed flag is set on leaving open, so Gets fail from then
 // on in both. In draining, the registry still holds the checked-out
 // connections; Put, Remove and the pool's own returns close them and remove
-// them from it (putIdle, destroy), and Shutdown waits for it to empty.
+// them from it (putIdle, closeConn), and Shutdown waits for it to empty.
 // Moving to closed drains the registry for good (finishClose); a dial that
 // ends later closes its own connection (dialConn). Whoever moves the phase
 // to closed runs finishClose, once, and closes finished at its end.
@@ -77,7 +79,6 @@ func (p *ConnPool) Close() error {
 // (bounded by its own ctx in the same way). A Shutdown after Close, or after
 // a Shutdown that has returned, returns ErrClosed. Errors closing
 // connections are not reported (Options.OnClose sees every close).
-// (shardpool only: go-redis's pool has no graceful close.)
 func (p *ConnPool) Shutdown(ctx context.Context) error {
 	p.lifeMu.Lock()
 	switch p.phase {
@@ -89,7 +90,7 @@ func (p *ConnPool) Shutdown(ctx context.Context) error {
 		idle := p.beginClose()
 		p.lifeMu.Unlock()
 		for _, cn := range idle {
-			_ = p.destroy(cn, ClosePoolClosed)
+			_ = p.closeConn(cn, ClosePoolClosed, placeFreed)
 		}
 	default:
 		p.lifeMu.Unlock()
@@ -150,10 +151,9 @@ func (p *ConnPool) finishClose(idle []*Conn) error {
 		}
 	}
 	var errs []error
-	p.clock.refresh()
-	now := p.now()
+	now := p.clock.refresh()
 	for i, cn := range toClose {
-		if err := p.closeConn(cn, ClosePoolClosed); err != nil && !p.staleAtClose(cn, i < len(idle), now) {
+		if err := p.closeConn(cn, ClosePoolClosed, placeKept); err != nil && !p.staleAtClose(cn, i < len(idle), now) {
 			errs = append(errs, err)
 		}
 	}
@@ -171,4 +171,126 @@ func (p *ConnPool) staleAtClose(cn *Conn, idle bool, now int64) bool {
 		return p.exp.on() && p.exp.stale(cn, now)
 	}
 	return p.exp.tooOld(cn, now)
+}
+
+// Closing a connection. Every connection the pool closes, for whatever
+// reason, is closed by closeConn, once: the caller has claimed it first
+// (moved its state to Closed, which only one caller can do), so a
+// connection is closed exactly once, and its place is freed, kept for the
+// caller to hand on, or given back as a shed surplus, as the caller says.
+
+// placeFate is what closeConn does with the place of the connection it
+// closes.
+type placeFate int
+
+const (
+	placeFreed placeFate = iota // freed, and waiting Gets served (release)
+	placeKept                   // kept: the caller frees it or hands it to a waiter
+	placeShed                   // given back as surplus shed after a shrink (resize.go)
+)
+
+// closeConn closes cn, which the caller has claimed, for reason: it counts
+// the close in Stats, calls OnClose, closes the network connection,
+// reports to Hooks.OnConnClosed, forgets cn and does fate with its place
+// (a place only a pooled connection holds). It holds no lock of the
+// pool's, since OnClose and the hook are the user's code, and returns the
+// error of closing.
+//
+// It forgets cn only once cn is closed: Shutdown waits for the registry to
+// empty, and returns once every connection is closed.
+func (p *ConnPool) closeConn(cn *Conn, reason CloseReason, fate placeFate) error {
+	p.stats.closed(reason)
+	var onCloseErr error
+	if p.opt.OnClose != nil {
+		onCloseErr = p.opt.OnClose(cn)
+	}
+	err := errors.Join(onCloseErr, cn.Close())
+	if f := p.opt.Hooks.OnConnClosed; f != nil {
+		callHook(f, ClosedInfo{Conn: cn, Reason: reason, Err: err})
+	}
+	p.reg.remove(cn) // a no-op after Close drained the registry
+	switch {
+	case !cn.tag.Pooled:
+	case fate == placeFreed:
+		p.release()
+	case fate == placeShed:
+		p.places.shedDone()
+		p.kickIfWaiting() // a growth may have come meanwhile
+	}
+	return err
+}
+
+// closeCheckedOut claims cn, checked out, and closes it as closeConn does.
+// It reports false, and leaves cn alone, if cn is not checked out: Filter
+// or Close claimed it and close it, or it is idle (a Put twice).
+func (p *ConnPool) closeCheckedOut(cn *Conn, reason CloseReason, fate placeFate) bool {
+	if !cn.tag.CloseCheckedOut() {
+		return false
+	}
+	_ = p.closeConn(cn, reason, fate)
+	return true
+}
+
+// CloseConn closes cn, checked out or idle, and forgets it, returning the
+// error of closing it. It returns ErrUnknownConn for a nil connection or one
+// of another pool, and nil for one already closed.
+func (p *ConnPool) CloseConn(cn *Conn) error {
+	if !p.owns(cn) {
+		return ErrUnknownConn
+	}
+	if !p.claim(cn) {
+		return nil
+	}
+	err := p.closeConn(cn, CloseRemoved, placeFreed)
+	p.checkMinIdleConns()
+	return err
+}
+
+// Filter closes every connection, idle or checked out, for which fn returns
+// true, and returns the errors closing them. fn runs without the pool's
+// locks held, once per connection. A checked-out connection that Filter
+// closes frees its place at once (so PoolSize bounds open connections, not
+// Conn values held by callers), and its holder's later Put or Remove is a
+// silent no-op.
+func (p *ConnPool) Filter(fn func(*Conn) bool) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	var errs []error
+	for _, cn := range p.reg.snapshot() {
+		if fn(cn) && p.claim(cn) {
+			errs = append(errs, p.closeConn(cn, CloseFiltered, placeFreed))
+		}
+	}
+	p.checkMinIdleConns()
+	return errors.Join(errs...)
+}
+
+// claim moves cn to Closed from whatever state it is in, unlinking it from
+// its shard if it is idle. It reports whether this call made the move: the
+// caller that gets true, and only that one, closes cn.
+func (p *ConnPool) claim(cn *Conn) bool {
+	for {
+		switch cn.tag.State() {
+		case connstate.Closed:
+			return false
+		case connstate.CheckedOut:
+			if cn.tag.CloseCheckedOut() {
+				// If it was its shard's hot connection, closed in
+				// place, let the shard drop it now rather than at the
+				// next Get.
+				if h := cn.home.Load(); h != nil {
+					h.dropFromHot(cn)
+				}
+				return true
+			}
+		case connstate.Idle:
+			// home may change between the load and the shard's lock
+			// (cn taken by a Get on another shard and parked there);
+			// claim re-checks under the lock, and we go round again.
+			if cn.home.Load().claim(cn) {
+				return true
+			}
+		}
+	}
 }

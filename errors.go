@@ -114,14 +114,14 @@ func (p *ConnPool) timeoutError(waited time.Duration) error {
 		Dialing:    p.places.dialing(),
 		Idle:       p.IdleLen(),
 		Waiting:    p.waiters.len(),
-		DialErrors: int(p.dialErrors.Load()),
+		DialErrors: p.breaker.failureCount(),
 	}
 	e.CheckedOut = max(0, e.Held-e.Dialing-e.Idle)
 	if p.leakOn {
 		e.OldestCheckout, e.OldestCheckoutAt = p.oldestCheckout()
 	}
 	if e.DialErrors > 0 {
-		e.LastDialError = p.lastDialError()
+		e.LastDialError = p.breaker.lastError()
 	}
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardpool/shardpool/internal/testhook"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -47,11 +48,12 @@ func TestNoDialBeyondASizeSetMeanwhile(t *testing.T) {
 	p, d := newPipePool(t, Options{PoolSize: 2, PoolTimeout: 20 * time.Millisecond})
 	a, err := p.Get(context.Background())
 	require.NoError(t, err)
-	afterSizeLoad = func(p *ConnPool) {
-		afterSizeLoad = nil // once; only this goroutine dials here
+	testhook.AfterSizeLoad = func(pool any) {
+		p := pool.(*ConnPool)
+		testhook.AfterSizeLoad = nil // once; only this goroutine dials here
 		require.NoError(t, p.SetPoolSize(1))
 	}
-	t.Cleanup(func() { afterSizeLoad = nil })
+	t.Cleanup(func() { testhook.AfterSizeLoad = nil })
 
 	_, err = p.Get(context.Background()) // loaded size 2; the pool holds 1 of 1
 	require.ErrorIs(t, err, ErrPoolTimeout)

@@ -76,7 +76,7 @@ func (p *ConnPool) CheckInvariants() error {
 		// The slot is written without the lock, so only what a
 		// claimer cannot undo while the registry's lock is held is
 		// checked: a connection in it that is not closed is registered.
-		if cn := s.slot.Load(); cn != nil {
+		if cn := s.hot.Load(); cn != nil {
 			if p.opt.PoolFIFO || p.idle.on {
 				return fmt.Errorf("shard %d: a connection in the slot of a FIFO or capped pool", i)
 			}

@@ -36,15 +36,3 @@ func (p *ConnPool) healthy(cn *Conn) (ok bool) {
 	}()
 	return p.opt.HealthCheck(cn) == nil
 }
-
-// dropUnhealthy closes cn, checked out to the caller, which failed its
-// check, and frees its place. If Filter or Close claimed it meanwhile, they
-// close it instead.
-func (p *ConnPool) dropUnhealthy(cn *Conn) {
-	if !cn.tag.CloseCheckedOut() {
-		return
-	}
-	p.stats.unhealthy.Inc()
-	_ = p.destroy(cn, CloseUnhealthy)
-	p.checkMinIdleConns()
-}

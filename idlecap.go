@@ -80,28 +80,48 @@ func (p *ConnPool) maxIdle() int {
 // therefore refused only at the cap; with Gets popping on other cores at
 // the same moment, a Put may miss room they are making as it looks.
 func (p *ConnPool) findRoom(s *shard) bool {
-	if p.idle.take() {
-		s.addRoom(1)
-		return true
+	if !p.idle.take() && !p.eachOther(s, (*shard).takeOneRoom) {
+		return false
 	}
-	for i := 1; i < len(p.shards); i++ {
-		if p.shards[(s.idx+i)&int(p.mask)].takeOneRoom() {
-			s.addRoom(1)
-			return true
-		}
+	s.addRoom(1)
+	return true
+}
+
+// setQuota sets the quota of an empty s, for NewConnPool.
+func (s *shard) setQuota(q int) {
+	s.mu.Lock()
+	s.quota = q
+	s.mu.Unlock()
+}
+
+// addRoom raises the quota of s by n, with room found elsewhere by a
+// caller whose park returned parkFull.
+func (s *shard) addRoom(n int) {
+	s.mu.Lock()
+	s.quota += n
+	s.mu.Unlock()
+}
+
+// takeOneRoom takes one unit of the idle room s holds, if it holds any,
+// for a park into another shard.
+func (s *shard) takeOneRoom() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.quota > s.n {
+		s.quota--
+		return true
 	}
 	return false
 }
 
-// dropOverCap closes cn, which its caller could not park: the pool holds
-// MaxIdleConns idle. Freeing its place kicks a waiting Get, if there is
-// one, which takes an idle connection or dials into the place.
-func (p *ConnPool) dropOverCap(cn *Conn) {
-	if !cn.tag.CloseCheckedOut() {
-		return // Filter or Close claimed it meanwhile
-	}
-	p.stats.idleCapped.Inc()
-	_ = p.destroy(cn, CloseIdleCap)
+// takeRoom takes all the idle room s holds (its quota less its list), for
+// a cut of MaxIdleConns.
+func (s *shard) takeRoom() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.quota - s.n
+	s.quota = s.n
+	return n
 }
 
 // setIdleCap moves the idle cap to limit and, for a cut, pays the debt:

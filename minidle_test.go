@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardpool/shardpool/internal/testhook"
 	"github.com/stretchr/testify/require"
 )
 
@@ -16,7 +17,8 @@ import (
 // sees no idle connection but one dial "under way", and dials nothing.
 func TestMinIdleConnsCheckAfterDialEnds(t *testing.T) {
 	var done atomic.Bool
-	afterIdleConnParked = func(p *ConnPool) {
+	testhook.AfterIdleConnParked = func(pool any) {
+		p := pool.(*ConnPool)
 		if done.Swap(true) {
 			return
 		}
@@ -24,7 +26,7 @@ func TestMinIdleConnsCheckAfterDialEnds(t *testing.T) {
 		require.NoError(t, err)
 		p.Remove(cn, nil)
 	}
-	defer func() { afterIdleConnParked = nil }()
+	defer func() { testhook.AfterIdleConnParked = nil }()
 
 	p := NewConnPool(&Options{PoolSize: 4, MinIdleConns: 1, Dialer: pipeDialer(t)})
 	defer func() {

@@ -241,9 +241,9 @@ func (opt *Options) normalize() {
 	}
 	opt.MaxWaiters = max(0, opt.MaxWaiters)
 	opt.LeakThreshold = max(0, opt.LeakThreshold)
-	if opt.MaxConcurrentDials <= 0 || opt.MaxConcurrentDials > opt.PoolSize {
-		opt.MaxConcurrentDials = opt.PoolSize
-	}
+	// 0 follows PoolSize, capped at each dial by the size of the moment
+	// (ConnPool.dialLimit), so a value above it serves a later growth.
+	opt.MaxConcurrentDials = max(0, opt.MaxConcurrentDials)
 	opt.MaxConnAge = max(0, opt.MaxConnAge)
 	opt.MaxConnAgeJitter = max(0, min(opt.MaxConnAgeJitter, opt.MaxConnAge))
 	opt.IdleTimeout = max(0, opt.IdleTimeout)

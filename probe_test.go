@@ -14,7 +14,7 @@ import (
 func TestProbeComesSoonerWhileGetsFailFast(t *testing.T) {
 	p, d := newPipePool(t, Options{PoolSize: 1})
 	d.down.Store(true)
-	p.probeEvery, p.probeGap = time.Hour, time.Millisecond // before any probe runs
+	p.breaker.every, p.breaker.gap = time.Hour, time.Millisecond // before any probe runs
 	ctx := context.Background()
 	_, err := p.Get(ctx) // PoolSize 1: one failure opens the breaker
 	require.Error(t, err)

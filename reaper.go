@@ -74,15 +74,13 @@ func (p *ConnPool) ReapStaleConns() (int, error) {
 	if !p.exp.on() {
 		return 0, nil
 	}
-	p.clock.refresh()
 	n := 0
 	var stale []*Conn
 	for i := range p.shards {
 		var looked int
-		stale, looked = p.shards[i].sweep(p.clock.now.Load(), p.exp, p.opt.PoolFIFO, stale[:0])
+		stale, looked = p.shards[i].sweep(p.clock.refresh(), p.exp, p.opt.PoolFIFO, stale[:0])
 		for _, cn := range stale {
-			p.discard(cn)
-			p.release()
+			_ = p.closeConn(cn, CloseStale, placeFreed)
 		}
 		n += len(stale)
 		if looked >= sweepChunk {

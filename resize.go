@@ -30,10 +30,10 @@ func (p *ConnPool) poolSize() int { return int(p.size.Load()) }
 
 // dialLimit returns MaxConcurrentDials for a pool of size connections.
 func (p *ConnPool) dialLimit(size int) int {
-	if p.rawDials <= 0 {
-		return size
+	if d := p.opt.MaxConcurrentDials; d > 0 {
+		return min(d, size)
 	}
-	return min(p.rawDials, size)
+	return size
 }
 
 // SetPoolSize changes PoolSize on a live pool. n <= 0 means the default
@@ -65,7 +65,7 @@ func (p *ConnPool) SetPoolSize(n int) error {
 	n = min(n, maxPoolSize)
 	old := p.poolSize()
 	if n < old {
-		p.keepBreakerClosed(old, n)
+		p.breaker.keepClosed(old, n)
 	}
 	p.size.Store(int64(n))
 	p.setMinIdle(n)
@@ -87,9 +87,7 @@ func (p *ConnPool) SetPoolSize(n int) error {
 	// may call SetPoolSize. The connections are claimed, and keep their
 	// places (and the surplus ones their sheds) until closed.
 	for _, cn := range overCap {
-		p.stats.idleCapped.Inc()
-		p.closeKeepPlace(cn, CloseIdleCap)
-		p.release()
+		_ = p.closeConn(cn, CloseIdleCap, placeFreed)
 	}
 	p.closeShed(surplus)
 	if n < old {
@@ -98,30 +96,6 @@ func (p *ConnPool) SetPoolSize(n int) error {
 	p.kickIfWaiting() // a growth has places for them
 	p.checkMinIdleConns()
 	return nil
-}
-
-// keepBreakerClosed caps the dial errors counted, if the breaker is closed
-// at size old, below size n, so that a shrink does not open it: PoolSize
-// dials in a row must fail, and errors counted against the old size do not
-// make a new size's worth.
-func (p *ConnPool) keepBreakerClosed(old, n int) {
-	for {
-		e := p.dialErrors.Load()
-		if e >= uint32(old) || e < uint32(n) || p.dialErrors.CompareAndSwap(e, uint32(n-1)) {
-			return
-		}
-	}
-}
-
-// setMinIdle caps MinIdleConns for a pool of size connections.
-func (p *ConnPool) setMinIdle(size int) {
-	m := min(p.opt.MinIdleConns, size)
-	if p.idle.on {
-		m = min(m, p.opt.MaxIdleConns)
-	}
-	p.minIdle.Store(int32(m))
-	n := len(p.shards)
-	p.minIdlePerShard.Store(int32((m + n - 1) / n))
 }
 
 // shedOnPut closes cn instead of returning it to the pool when the pool
@@ -143,10 +117,7 @@ func (p *ConnPool) shedOnPut(cn *Conn) bool {
 		p.trimIdle()
 		return true
 	}
-	p.stats.shrunk.Inc()
-	p.closeKeepPlace(cn, CloseShrunk)
-	p.places.shedDone()
-	p.kickIfWaiting() // a growth may have come meanwhile
+	_ = p.closeConn(cn, CloseShrunk, placeShed)
 	return true
 }
 
@@ -174,9 +145,7 @@ func (p *ConnPool) claimSurplusIdle() []*Conn {
 // their sheds and places.
 func (p *ConnPool) closeShed(claimed []*Conn) {
 	for _, cn := range claimed {
-		p.stats.shrunk.Inc()
-		p.closeKeepPlace(cn, CloseShrunk)
-		p.places.shedDone()
+		_ = p.closeConn(cn, CloseShrunk, placeShed)
 	}
 }
 

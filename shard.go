@@ -6,14 +6,15 @@ import (
 	"unsafe"
 
 	"github.com/shardpool/shardpool/internal/connstate"
+	"github.com/shardpool/shardpool/internal/testhook"
 )
 
 // Shards: the per-P lists of idle connections.
 //
 // Locking: each shard's mu guards its list, its count and its hit counter,
-// and only the methods in this file lock it or touch those fields. The slot
-// and its hit counter are atomics, touched by the methods in this file
-// only, without mu; see The slot below. A
+// and only the methods in this file and hot.go lock it or touch those
+// fields. The hot connection and its hit counter are atomics, touched
+// without mu; see hot.go. A
 // connection's prev, next and idleAt belong to the shard whose list it is
 // in. A shard knows nothing of the pool: callers pass in what it needs (the
 // time, the expiry limits, the pool's closed flag).
@@ -36,36 +37,6 @@ import (
 // from the head, so the oldest connection is at the tail under LIFO and at
 // the head under FIFO; sweep walks from that end.
 //
-// The slot: one more idle connection, outside the list and without the
-// lock, for the hot path of a LIFO pool without MaxIdleConns (the pool
-// decides; see putIdle). A Put that finds no Gets waiting swaps its
-// connection into the slot (putSlot), and a Get takes it out with one swap
-// (pop); a Get+Put on an idle connection then costs two atomic
-// read-modify-writes, where the lock costs four and the state moves two
-// more. So that a Put needs no state move, a connection in the slot keeps
-// the state CheckedOut: the slot, not the state, says that it is idle.
-// Hence these rules:
-//   - One taker. Whoever swaps a connection out of the slot owns it, if its
-//     state is still CheckedOut. A claimer (CloseConn, Filter, Close) may
-//     close a connection in the slot in place, CheckedOut → Closed, as it
-//     may any checked-out one, and frees its place; the taker then drops it.
-//   - Newest first. The slot holds the newest idle connection of s: a Put
-//     into a full slot moves the one there to the head of the list (demote),
-//     with its own idleAt. So LIFO order holds across slot and list.
-//   - Visible to scans. An idle connection of s is always in the slot or in
-//     the list, or a taker holds it: hasIdle reads the slot and then
-//     nonEmpty, and a move from the slot into the list (unslot, demote)
-//     sets nonEmpty before the slot lets go of it.
-//   - Every method below other than pop, putSlot and counts first moves the
-//     slot's connection into the list (unslot), so sweeps, drains and
-//     trims see one ordered list.
-// A Put twice of a connection that waits in the slot is caught by the
-// caller's look at the slot (ConnPool.Put). Two Puts of one connection at
-// once, which is a race in the caller, can leave it in the slot and in the
-// list for a moment: each path looks for the other after it publishes
-// (seq-cst, so at least one sees the other) and takes it out of the slot.
-// (Both write its idleAt meanwhile; that race is the caller's.)
-
 // cacheLinePad is the unit we pad shared structures to: two 64-byte lines,
 // since x86's adjacent-line prefetcher pulls lines in pairs and neighbouring
 // shards are written by different cores.
@@ -98,16 +69,16 @@ type shardState struct {
 	// store, a fenced instruction, stays off the hot path.
 	nonEmpty atomic.Bool
 
-	// slot and slotHits are written without mu; see The slot above.
-	slot     atomic.Pointer[Conn]
-	slotHits atomic.Uint64 // Gets served from the slot (a Stats counter)
+	// hot and hotHits are written without mu; see hot.go.
+	hot     atomic.Pointer[Conn]
+	hotHits atomic.Uint64 // Gets served from hot (a Stats counter)
 
 	idx int // position in ConnPool.shards; read-only
 }
 
 // A shard holds a share of the pool's idle connections. There is one per P
 // (rounded up to a power of two), and a goroutine uses the shard of the P it
-// runs on, so that on the hot path each core swaps a slot (or locks a
+// runs on, so that on the hot path each core swaps a pointer (or locks a
 // mutex) that no other core is writing.
 type shard struct {
 	shardState
@@ -134,18 +105,18 @@ func (e expiry) tooOld(cn *Conn, now int64) bool {
 // hasIdle reports, without locking, whether s may have idle connections:
 // false means it had none a moment ago. Scans use it to skip empty shards;
 // see wait.go for why a scan that reads false cannot lose a wake-up.
-func (s *shard) hasIdle() bool { return s.slot.Load() != nil || s.nonEmpty.Load() }
+func (s *shard) hasIdle() bool { return s.hot.Load() != nil || s.nonEmpty.Load() }
 
-// pop takes the newest idle connection of s: the slot's, else the head of
+// pop takes the newest idle connection of s: the hot one, else the head of
 // the list. A fresh one is checked out for the caller and, if hit is set,
 // counted as a hit of s; a stale one (by exp at now) is claimed for closing
-// (→ Closed) and returned with stale set: the caller must discard it. cn is
+// (→ Closed) and returned with stale set: the caller must close it. cn is
 // nil when s is empty. left is how many idle connections s has after a pop
 // from the list, so that a caller keeping MinIdleConns need not lock s again
-// to ask, and -1 (not known) after a take from the slot.
+// to ask, and -1 (not known) after a take of the hot connection.
 func (s *shard) pop(now int64, exp expiry, hit bool) (cn *Conn, stale bool, left int) {
-	for s.slot.Load() != nil {
-		cn = s.slot.Swap(nil)
+	for s.hot.Load() != nil {
+		cn = s.hot.Swap(nil)
 		if cn == nil || cn.tag.State() != connstate.CheckedOut {
 			continue // taken first, or closed in place (or in a list): drop it
 		}
@@ -156,7 +127,7 @@ func (s *shard) pop(now int64, exp expiry, hit bool) (cn *Conn, stale bool, left
 			return cn, true, -1
 		}
 		if hit {
-			s.slotHits.Add(1)
+			s.hotHits.Add(1)
 		}
 		return cn, false, -1
 	}
@@ -224,138 +195,9 @@ func (s *shard) park(cn *Conn, now int64, fifo bool, closed *atomic.Bool) parkRe
 		s.pushFront(cn)
 	}
 	s.mu.Unlock()
-	// Parked, then the look at the slot: see The slot, on two Puts at once.
-	s.slot.CompareAndSwap(cn, nil)
+	// Parked, then the look at hot: see hot.go, on two Puts at once.
+	s.hot.CompareAndSwap(cn, nil)
 	return parked
-}
-
-// putSlot makes the checked-out cn, whose home is s, the newest idle
-// connection of s, gone idle at now, in the slot. It returns false, and
-// leaves cn out of s, when cn stopped being checked out (closed by a
-// claimer, or parked by a second Put at once) or closed is set once cn is
-// in: the caller acts as for a park that returned notParked.
-//
-// The connection the slot held moves into the list (demote). If closed is
-// set by then, it does not, and putSlot returns it as orphan, still checked
-// out, for the caller to close.
-//
-// Call it only for a LIFO pool without MaxIdleConns.
-func (s *shard) putSlot(cn *Conn, now int64, closed *atomic.Bool) (ok bool, orphan *Conn) {
-	// A second Put of an idle connection must change nothing: not its
-	// idleAt, which the list it is in owns, nor the slot.
-	if cn.tag.State() != connstate.CheckedOut {
-		return false, nil
-	}
-	cn.idleAt = now
-	if old := s.slot.Swap(cn); old != nil {
-		orphan = s.demote(old, closed)
-	}
-	// Published, then the looks: Close sets closed before it drains the
-	// slots, and a second Put parks before it looks at the slot.
-	if closed.Load() || cn.tag.State() != connstate.CheckedOut {
-		// Taken back, it is the caller's; else a drain or a Get has it.
-		return !s.slot.CompareAndSwap(cn, nil), orphan
-	}
-	return true, orphan
-}
-
-// inSlot reports whether cn waits in the slot of s.
-func (s *shard) inSlot(cn *Conn) bool { return s.slot.Load() == cn }
-
-// dropFromSlot lets the slot of s go of cn, if it holds it: for a claimer
-// that closed cn in place.
-func (s *shard) dropFromSlot(cn *Conn) { s.slot.CompareAndSwap(cn, nil) }
-
-// demote links old, just swapped out of the slot, into the list, unless it
-// was closed in place meanwhile. It returns old if closed is set: Close
-// drains s after it sets closed, so old is the caller's to close.
-func (s *shard) demote(old *Conn, closed *atomic.Bool) (orphan *Conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if closed.Load() {
-		if old.tag.State() == connstate.CheckedOut {
-			return old
-		}
-		return nil
-	}
-	s.relink(old)
-	return nil
-}
-
-// unslot moves the slot's connection into the list, for the methods that
-// work on the list alone. Call with mu held.
-func (s *shard) unslot() {
-	if s.slot.Load() == nil {
-		return
-	}
-	// Set before the slot lets go, so that a scan (hasIdle: the slot,
-	// then nonEmpty) never finds both empty while the connection moves.
-	if !s.nonEmpty.Load() {
-		s.nonEmpty.Store(true)
-	}
-	if unslotMoving != nil {
-		unslotMoving(s)
-	}
-	if cn := s.slot.Swap(nil); cn != nil {
-		s.relink(cn)
-	}
-}
-
-// unslotMoving, when set (by tests only), runs in unslot between its two
-// steps, with mu held: a scan then must still find s non-empty.
-var unslotMoving func(s *shard)
-
-// relink links cn, which left the slot, into the list by its idleAt: at
-// the head, unless a Put parked a newer one in the list (putIdle does while
-// Gets wait), so that the list stays ordered for sweep. A cn that is no
-// longer checked out was closed in place (or is in a list already, after
-// two Puts at once) and is dropped. Call with mu held.
-func (s *shard) relink(cn *Conn) {
-	if !cn.tag.Park() {
-		return
-	}
-	at := s.head
-	for at != nil && at.idleAt > cn.idleAt {
-		at = at.next
-	}
-	s.linkBefore(cn, at)
-}
-
-// setQuota sets the quota of an empty s, for NewConnPool.
-func (s *shard) setQuota(q int) {
-	s.mu.Lock()
-	s.quota = q
-	s.mu.Unlock()
-}
-
-// addRoom raises the quota of s by n, with room found elsewhere by a
-// caller whose park returned parkFull.
-func (s *shard) addRoom(n int) {
-	s.mu.Lock()
-	s.quota += n
-	s.mu.Unlock()
-}
-
-// takeOneRoom takes one unit of the idle room s holds, if it holds any,
-// for a park into another shard.
-func (s *shard) takeOneRoom() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.quota > s.n {
-		s.quota--
-		return true
-	}
-	return false
-}
-
-// takeRoom takes all the idle room s holds (its quota less its list), for
-// a cut of MaxIdleConns.
-func (s *shard) takeRoom() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.quota - s.n
-	s.quota = s.n
-	return n
 }
 
 // oldestIdleAt returns when the connection idle longest in s went idle;
@@ -363,7 +205,7 @@ func (s *shard) takeRoom() int {
 func (s *shard) oldestIdleAt(fifo bool) (at int64, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.unslot()
+	s.spillHot()
 	if cn := s.oldest(fifo); cn != nil {
 		return cn.idleAt, true
 	}
@@ -375,7 +217,7 @@ func (s *shard) oldestIdleAt(fifo bool) (at int64, ok bool) {
 func (s *shard) takeOldest(fifo bool) *Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.unslot()
+	s.spillHot()
 	cn := s.oldest(fifo)
 	if cn != nil {
 		s.unlink(cn)
@@ -403,7 +245,7 @@ func (s *shard) claim(cn *Conn) bool {
 func (s *shard) drain(closed []*Conn) []*Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.unslot()
+	s.spillHot()
 	for cn := s.head; cn != nil; {
 		next := cn.next
 		cn.prev, cn.next = nil, nil
@@ -417,16 +259,16 @@ func (s *shard) drain(closed []*Conn) []*Conn {
 }
 
 // counts returns how many connections s holds idle and how many Gets it has
-// served. It leaves the slot alone: Stats and IdleLen must not cost the hot
-// path its slot.
+// served. It leaves the hot connection where it is: Stats and IdleLen
+// must not cost the hot path its pointer.
 func (s *shard) counts() (idle int, hits uint64) {
 	s.mu.Lock()
 	idle, hits = s.n, s.hits
 	s.mu.Unlock()
-	if cn := s.slot.Load(); cn != nil && cn.tag.State() == connstate.CheckedOut {
+	if cn := s.hot.Load(); cn != nil && cn.tag.State() == connstate.CheckedOut {
 		idle++
 	}
-	return idle, hits + s.slotHits.Load()
+	return idle, hits + s.hotHits.Load()
 }
 
 // sweep claims the connections of s that are stale by exp at now (Idle →
@@ -449,7 +291,7 @@ func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) (_ []*Con
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.unslot()
+	s.spillHot()
 	cn := s.oldest(fifo)
 	for ; cn != nil; looked++ {
 		next := older(cn)
@@ -463,8 +305,8 @@ func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) (_ []*Con
 		cn = next
 		if (looked+1)%sweepChunk == 0 {
 			s.mu.Unlock()
-			if sweepBetweenChunks != nil {
-				sweepBetweenChunks(s, cn)
+			if h := testhook.SweepBetweenChunks; h != nil {
+				h(s, cn)
 			}
 			s.mu.Lock()
 			if cn != nil && (cn.tag.State() != connstate.Idle || cn.home.Load() != s) {
@@ -474,11 +316,6 @@ func (s *shard) sweep(now int64, exp expiry, fifo bool, stale []*Conn) (_ []*Con
 	}
 	return stale, looked
 }
-
-// sweepBetweenChunks, when set (by tests only), runs while a sweep has
-// released s's lock between two chunks; next is the connection the sweep
-// means to look at next.
-var sweepBetweenChunks func(s *shard, next *Conn)
 
 // oldest returns the connection that has been idle longest. Call with mu
 // held.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardpool/shardpool/internal/connstate"
+	"github.com/shardpool/shardpool/internal/testhook"
 )
 
 // The shard alone: these tests build connections by hand and give the shard
@@ -167,14 +168,15 @@ func TestShardSweepResumesWhenItsPlaceIsTaken(t *testing.T) {
 			require.Equal(t, parked, s.park(cn, 0, fifo, &closed))
 		}
 		var taken *Conn
-		sweepBetweenChunks = func(sh *shard, next *Conn) {
+		testhook.SweepBetweenChunks = func(shAny, nextAny any) {
+			sh, next := shAny.(*shard), nextAny.(*Conn)
 			if taken == nil && next != nil {
 				require.True(t, sh.claim(next))
 				taken = next
 			}
 		}
 		stale, _ := s.sweep(100, expiry{age: 50}, fifo, nil)
-		sweepBetweenChunks = nil
+		testhook.SweepBetweenChunks = nil
 		require.NotNil(t, taken)
 		assert.Len(t, stale, n-1, "fifo=%v: every stale connection but the one taken", fifo)
 		idle, _ := s.counts()

@@ -107,7 +107,7 @@ func (p *ConnPool) Stats() *Stats {
 		WaitDuration:    time.Duration(p.stats.waitDuration.Value()),
 		PendingRequests: uint32(p.waiters.len()),
 		PoolSize:        uint32(p.poolSize()),
-		MinIdleConns:    uint32(p.minIdle.Load()),
+		MinIdleConns:    uint32(p.topUps.goal()),
 		MaxIdleConns:    uint32(p.maxIdle()),
 		Exhausted:       uint32(p.stats.exhausted.Value()),
 		IdleCapConns:    uint32(p.stats.idleCapped.Value()),
@@ -126,4 +126,19 @@ func (p *ConnPool) activity() uint64 {
 		n += h
 	}
 	return n
+}
+
+// closed counts a connection closed for reason under the Stats counter of
+// that reason, if it has one.
+func (s *slowStats) closed(reason CloseReason) {
+	switch reason {
+	case CloseStale:
+		s.staleConns.Inc()
+	case CloseUnhealthy:
+		s.unhealthy.Inc()
+	case CloseIdleCap:
+		s.idleCapped.Inc()
+	case CloseShrunk:
+		s.shrunk.Inc()
+	}
 }

@@ -3,6 +3,8 @@ package shardpool
 import (
 	"context"
 	"time"
+
+	"github.com/shardpool/shardpool/internal/testhook"
 )
 
 // The wait path: what Get does when no shard has an idle connection and all
@@ -55,14 +57,15 @@ import (
 //     the flag is set under S's lock whenever S's list is not empty (by
 //     the park that made it so, or earlier with no clear since), and
 //     cleared only under that lock with the list empty.
-//   - A Put into S's slot (shard.go) publishes C with a swap, a seq-cst
-//     atomic, and then loads the length, so the same two cases hold with
-//     the slot for the list: the round (hasIdle, then pop) reads the slot
-//     first and finds C, or finds it empty because C was taken or moved
-//     into S's list, and a move into the list sets nonEmpty before it
-//     empties the slot, so the round's read of nonEmpty that follows finds
-//     it set. TestSlotPutServesAGetThatQueuedMeanwhile queues a Get inside
-//     the Put's window.
+//   - A Put that makes C the hot connection of S (hot.go) publishes C with
+//     a swap, a seq-cst atomic, and then loads the length, so the same two
+//     cases hold with the hot pointer for the list: the round (hasIdle,
+//     then pop) reads the pointer first and finds C, or finds it empty
+//     because C was taken or moved into S's list, and a move into the list
+//     sets nonEmpty before it empties the pointer, so the round's read of
+//     nonEmpty that follows finds it set.
+//     TestHotPutServesAGetThatQueuedMeanwhile queues a Get inside the
+//     Put's window.
 //   - A round ends either when no waiter is left, so that the next Get to
 //     queue is the first of a new spell and kicks; or when every shard was
 //     found empty and no place was free, after the waiters it served were
@@ -88,8 +91,8 @@ import (
 // SetPoolSize has returned from.
 func (p *ConnPool) tryAcquire() bool {
 	size := p.poolSize()
-	if afterSizeLoad != nil {
-		afterSizeLoad(p)
+	if h := testhook.AfterSizeLoad; h != nil {
+		h(p)
 	}
 	if !p.places.acquireDial(size, p.dialLimit(size)) {
 		return false
@@ -102,10 +105,6 @@ func (p *ConnPool) tryAcquire() bool {
 	}
 	return true
 }
-
-// afterSizeLoad, when set (by tests only), runs in tryAcquire between its
-// load of the size and its take: the window a SetPoolSize can fall in.
-var afterSizeLoad func(p *ConnPool)
 
 // release frees a place and, if Gets are waiting, sees that they are served.
 func (p *ConnPool) release() {
@@ -140,8 +139,8 @@ func (p *ConnPool) kick() bool { return p.serving.request(p.serveRound) }
 // shards and then with free places, until it runs out of waiters or of
 // both. Call only as the server.
 func (p *ConnPool) serveRound() {
-	start := int(p.rr.Add(1)) // rotate, so that no shard is drained first
-	empty := 0                // shards found empty; each is looked at until then
+	start := int(p.serveFrom.Add(1)) // rotate, so that no shard is drained first
+	empty := 0                       // shards found empty; each is looked at until then
 	for p.waiters.len() != 0 {
 		var cn *Conn
 		found := false
@@ -157,26 +156,19 @@ func (p *ConnPool) serveRound() {
 				empty++
 				continue
 			}
-			switch {
-			case stale:
-				p.discard(c)
-			case p.checkDue(c, now) && !p.healthy(c):
-				if !c.tag.CloseCheckedOut() {
-					continue // Filter or Close claimed it and frees its place
+			if stale || p.checkDue(c, now) {
+				if usable, held := p.vetIdle(c, stale); !usable {
+					// A waiter given the place would dial, which
+					// needs a dial slot too: free the place, and let
+					// the tryAcquire below (or a later round) take
+					// both.
+					if held {
+						p.places.freePlace()
+					}
+					continue
 				}
-				p.stats.unhealthy.Inc()
-				p.closeKeepPlace(c, CloseUnhealthy)
-			default:
-				cn = c
-				found = true
 			}
-			if !found {
-				// A waiter given its place would dial, which needs a
-				// dial slot too: free the place, and let the
-				// tryAcquire below (or a later round) take both.
-				p.places.freePlace()
-				continue
-			}
+			cn, found = c, true
 			break
 		}
 		if !found && !p.tryAcquire() {
@@ -224,8 +216,7 @@ func (p *ConnPool) putServing(cn *Conn) {
 		// unless Filter or Close claimed cn first and freed its place
 		// themselves. As the server, this caller runs the round that
 		// hands it.
-		if cn.tag.CloseCheckedOut() {
-			p.discard(cn)
+		if p.closeCheckedOut(cn, CloseStale, placeKept) {
 			p.places.freePlace()
 			p.serveRound()
 		}
@@ -302,26 +293,4 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	p.stats.waitHits.Inc()
 	cn.home.Store(home)
 	return cn, nil
-}
-
-// getExhausted is a Get that would wait while MaxWaiters Gets wait. It
-// takes an idle connection or dials if it can, as it must never be refused
-// when it could, and otherwise returns ErrPoolExhausted. Taking an idle
-// connection here goes ahead of the waiters, but only when the queue is
-// full, and the only other choice is to refuse the Get.
-func (p *ConnPool) getExhausted(ctx context.Context, home *shard) (*Conn, error) {
-	for i := 0; i < len(p.shards); i++ {
-		from := &p.shards[(home.idx+i)&int(p.mask)]
-		if from.hasIdle() {
-			if cn := p.takeIdle(from, home); cn != nil {
-				return cn, nil
-			}
-		}
-	}
-	if p.tryAcquire() {
-		return p.dialPooled(ctx, home)
-	}
-	p.stats.exhausted.Inc()
-	p.waited(0, WaitExhausted)
-	return nil, ErrPoolExhausted
 }

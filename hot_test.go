@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardpool/shardpool/internal/connstate"
+	"github.com/shardpool/shardpool/internal/testhook"
 )
 
 // The shard's slot (shard.go, The slot): the newest idle connection, kept
@@ -17,19 +18,19 @@ import (
 
 // Put into the slot, Get from it: LIFO across the slot and the list, with
 // each connection's idleAt kept as it moves from the slot into the list.
-func TestShardSlotKeepsLIFOOrder(t *testing.T) {
+func TestShardHotKeepsLIFOOrder(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	conns := newShardConns(&s, 3, func(int) int64 { return 0 })
 	for i, cn := range conns {
-		ok, orphan := s.putSlot(cn, int64(10*(i+1)), &closed)
+		ok, orphan := s.putHot(cn, int64(10*(i+1)), &closed)
 		require.True(t, ok)
 		require.Nil(t, orphan)
 		assert.True(t, s.hasIdle())
 	}
 	idle, _ := s.counts()
 	assert.Equal(t, 3, idle, "two in the list, one in the slot")
-	assert.Same(t, conns[2], s.slot.Load())
+	assert.Same(t, conns[2], s.hot.Load())
 	assert.Equal(t, connstate.CheckedOut, conns[2].tag.State(), "in the slot, the state stays")
 	assert.Equal(t, connstate.Idle, conns[1].tag.State(), "demoted into the list")
 	for i, want := range []*Conn{conns[2], conns[1], conns[0]} {
@@ -49,20 +50,20 @@ func TestShardSlotKeepsLIFOOrder(t *testing.T) {
 // A connection closed in place while in the slot (a claimer moved it
 // CheckedOut → Closed) is dropped by the next pop, not handed out, and is
 // not counted idle. A stale one is claimed by pop for its caller.
-func TestShardSlotDropsClosedAndClaimsStale(t *testing.T) {
+func TestShardHotDropsClosedAndClaimsStale(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	conns := newShardConns(&s, 2, func(int) int64 { return 0 })
-	ok, _ := s.putSlot(conns[0], 100, &closed)
+	ok, _ := s.putHot(conns[0], 100, &closed)
 	require.True(t, ok)
 	require.True(t, conns[0].tag.CloseCheckedOut(), "a claimer closes it in place")
 	idle, _ := s.counts()
 	assert.Zero(t, idle)
 	cn, _, _ := s.pop(0, expiry{}, true)
 	assert.Nil(t, cn, "a closed connection is dropped, not handed out")
-	assert.Nil(t, s.slot.Load())
+	assert.Nil(t, s.hot.Load())
 
-	ok, _ = s.putSlot(conns[1], 100, &closed)
+	ok, _ = s.putHot(conns[1], 100, &closed)
 	require.True(t, ok)
 	cn, stale, _ := s.pop(150, expiry{idle: 50}, true)
 	require.Same(t, conns[1], cn)
@@ -74,45 +75,45 @@ func TestShardSlotDropsClosedAndClaimsStale(t *testing.T) {
 
 // Sweeps, drains and trims see the slot's connection: they move it into
 // the list first.
-func TestShardSlotSeenBySweepDrainAndTrim(t *testing.T) {
+func TestShardHotSeenBySweepDrainAndTrim(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	conns := newShardConns(&s, 2, func(int) int64 { return 0 })
 	for i, cn := range conns {
-		ok, _ := s.putSlot(cn, int64(100*(i+1)), &closed)
+		ok, _ := s.putHot(cn, int64(100*(i+1)), &closed)
 		require.True(t, ok)
 	}
 	stale, looked := s.sweep(300, expiry{idle: 100}, false, nil)
 	assert.Equal(t, 2, looked)
 	assert.Equal(t, []*Conn{conns[0], conns[1]}, stale, "both stale, oldest first, the slot's too")
-	assert.Nil(t, s.slot.Load())
+	assert.Nil(t, s.hot.Load())
 
 	conns = newShardConns(&s, 2, func(int) int64 { return 0 })
 	for _, cn := range conns {
-		ok, _ := s.putSlot(cn, 0, &closed)
+		ok, _ := s.putHot(cn, 0, &closed)
 		require.True(t, ok)
 	}
 	assert.Same(t, conns[0], s.takeOldest(false))
 	assert.Equal(t, []*Conn{conns[1]}, s.drain(nil), "the slot's connection drained")
 	assert.Equal(t, connstate.Closed, conns[1].tag.State())
-	assert.Nil(t, s.slot.Load())
+	assert.Nil(t, s.hot.Load())
 }
 
-// Close sets closed and then drains: a putSlot that publishes after the
+// Close sets closed and then drains: a putHot that publishes after the
 // drain sees closed and takes its connection back, and one that demotes
 // after it returns the demoted connection for its caller to close. Neither
 // is left in a drained shard.
-func TestShardSlotAfterClose(t *testing.T) {
+func TestShardHotAfterClose(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	conns := newShardConns(&s, 2, func(int) int64 { return 0 })
-	ok, _ := s.putSlot(conns[0], 0, &closed)
+	ok, _ := s.putHot(conns[0], 0, &closed)
 	require.True(t, ok)
 	closed.Store(true)
-	ok, orphan := s.putSlot(conns[1], 0, &closed)
+	ok, orphan := s.putHot(conns[1], 0, &closed)
 	assert.False(t, ok, "published after closed: taken back for the caller")
 	assert.Same(t, conns[0], orphan, "demoted after closed: the caller's to close")
-	assert.Nil(t, s.slot.Load())
+	assert.Nil(t, s.hot.Load())
 	idle, _ := s.counts()
 	assert.Zero(t, idle)
 	assert.Equal(t, connstate.CheckedOut, conns[0].tag.State())
@@ -123,17 +124,17 @@ func TestShardSlotAfterClose(t *testing.T) {
 // second Put) leaves everything as it was, and says so: the connection in
 // the list with its idleAt, and the slot's connection in the slot. (Found
 // by FuzzDifferential: a second Put moved the slot's connection behind it.)
-func TestShardSlotRefusesAParkedConnection(t *testing.T) {
+func TestShardHotRefusesAParkedConnection(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	conns := newShardConns(&s, 2, func(int) int64 { return 0 })
 	require.Equal(t, parked, s.park(conns[0], 10, false, &closed))
-	ok, _ := s.putSlot(conns[1], 10, &closed)
+	ok, _ := s.putHot(conns[1], 10, &closed)
 	require.True(t, ok)
-	ok, orphan := s.putSlot(conns[0], 20, &closed)
+	ok, orphan := s.putHot(conns[0], 20, &closed)
 	assert.False(t, ok)
 	assert.Nil(t, orphan)
-	assert.Same(t, conns[1], s.slot.Load(), "the slot's connection stays")
+	assert.Same(t, conns[1], s.hot.Load(), "the slot's connection stays")
 	assert.Equal(t, int64(10), conns[0].idleAt, "idleAt untouched")
 	idle, _ := s.counts()
 	assert.Equal(t, 2, idle)
@@ -142,13 +143,14 @@ func TestShardSlotRefusesAParkedConnection(t *testing.T) {
 // A Get that queues between a Put's look at the wait list (none) and its
 // publish into the slot must still be served: the Put looks again after it
 // publishes. The hook queues the Get inside that window.
-func TestSlotPutServesAGetThatQueuedMeanwhile(t *testing.T) {
+func TestHotPutServesAGetThatQueuedMeanwhile(t *testing.T) {
 	p, _ := newPipePool(t, Options{PoolSize: 1, PoolTimeout: 5 * time.Second})
 	cn, err := p.Get(context.Background())
 	require.NoError(t, err)
 	got := make(chan error, 1)
-	beforeSlotPut = func(p *ConnPool) {
-		beforeSlotPut = nil // once
+	testhook.BeforeHotPut = func(pool any) {
+		p := pool.(*ConnPool)
+		testhook.BeforeHotPut = nil // once
 		go func() {
 			c, err := p.Get(context.Background())
 			if err == nil {
@@ -158,7 +160,7 @@ func TestSlotPutServesAGetThatQueuedMeanwhile(t *testing.T) {
 		}()
 		require.Eventually(t, func() bool { return p.Stats().PendingRequests == 1 }, 2*time.Second, time.Millisecond)
 	}
-	t.Cleanup(func() { beforeSlotPut = nil })
+	t.Cleanup(func() { testhook.BeforeHotPut = nil })
 	p.Put(cn)
 	select {
 	case err := <-got:
@@ -170,13 +172,13 @@ func TestSlotPutServesAGetThatQueuedMeanwhile(t *testing.T) {
 
 // A second Put or a Remove after Put, while the connection waits in the
 // slot, is reported and changes nothing.
-func TestSlotMisuseIsReported(t *testing.T) {
+func TestHotMisuseIsReported(t *testing.T) {
 	var misuses []error
 	p, _ := newPipePool(t, Options{PoolSize: 2, OnMisuse: func(_ *Conn, err error) { misuses = append(misuses, err) }})
 	cn, err := p.Get(context.Background())
 	require.NoError(t, err)
 	p.Put(cn)
-	require.True(t, p.inSlot(cn))
+	require.True(t, p.inHot(cn))
 	p.Put(cn)
 	p.Remove(cn, nil)
 	require.Len(t, misuses, 2)
@@ -195,14 +197,14 @@ func TestSlotMisuseIsReported(t *testing.T) {
 // A connection parked in the list while an older one waits in the slot (a
 // Put parks there while Gets wait) stays ahead of it: the demoted one is
 // linked in by its idleAt, so the list stays ordered for sweep.
-func TestShardSlotDemotesByAge(t *testing.T) {
+func TestShardHotDemotesByAge(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	conns := newShardConns(&s, 3, func(int) int64 { return 0 })
-	ok, _ := s.putSlot(conns[0], 10, &closed)
+	ok, _ := s.putHot(conns[0], 10, &closed)
 	require.True(t, ok)
 	require.Equal(t, parked, s.park(conns[1], 20, false, &closed))
-	ok, _ = s.putSlot(conns[2], 30, &closed)
+	ok, _ = s.putHot(conns[2], 30, &closed)
 	require.True(t, ok)
 	for i, want := range []*Conn{conns[2], conns[1], conns[0]} {
 		cn, _, _ := s.pop(0, expiry{}, true)
@@ -210,24 +212,25 @@ func TestShardSlotDemotesByAge(t *testing.T) {
 	}
 }
 
-// While unslot moves the slot's connection into the list, a scan (hasIdle:
+// While spillHot moves the slot's connection into the list, a scan (hasIdle:
 // the slot, then nonEmpty) finds s non-empty at every step: nonEmpty is set
 // before the slot lets go. The hook looks between the two steps.
 func TestShardUnslotStaysVisibleToScans(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
-	ok, _ := s.putSlot(cn, 0, &closed)
+	ok, _ := s.putHot(cn, 0, &closed)
 	require.True(t, ok)
 	looked := false
-	unslotMoving = func(sh *shard) {
+	testhook.HotSpilling = func(shAny any) {
+		sh := shAny.(*shard)
 		looked = true
 		// The scan's two reads, in its order, each at the worst moment:
 		// the slot read as the move's other step would leave it.
-		assert.True(t, sh.nonEmpty.Load() || sh.slot.Load() != nil, "a scan would find s empty")
+		assert.True(t, sh.nonEmpty.Load() || sh.hot.Load() != nil, "a scan would find s empty")
 		assert.True(t, sh.nonEmpty.Load(), "the slot may let go next: nonEmpty must be set already")
 	}
-	t.Cleanup(func() { unslotMoving = nil })
+	t.Cleanup(func() { testhook.HotSpilling = nil })
 	s.drain(nil)
 	assert.True(t, looked)
 }
@@ -239,15 +242,15 @@ func TestShardParkTakesItsConnectionOutOfTheSlot(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
-	ok, _ := s.putSlot(cn, 0, &closed)
+	ok, _ := s.putHot(cn, 0, &closed)
 	require.True(t, ok)
 	require.Equal(t, parked, s.park(cn, 0, false, &closed))
-	assert.Nil(t, s.slot.Load(), "left in the slot as well as the list")
+	assert.Nil(t, s.hot.Load(), "left in the slot as well as the list")
 	idle, _ := s.counts()
 	assert.Equal(t, 1, idle)
 }
 
-// A second putSlot of the connection in the slot. The state check before
+// A second putHot of the connection in the slot. The state check before
 // the publish does not stop it (a connection in the slot is still
 // CheckedOut; ConnPool.Put's look at the slot is what stops a second Put):
 // its swap demotes the connection into the list, and the look after the
@@ -258,12 +261,12 @@ func TestShardSecondPutSlotOfItsConnection(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
-	ok, _ := s.putSlot(cn, 0, &closed)
+	ok, _ := s.putHot(cn, 0, &closed)
 	require.True(t, ok)
-	ok, orphan := s.putSlot(cn, 0, &closed)
+	ok, orphan := s.putHot(cn, 0, &closed)
 	assert.False(t, ok, "refused: it is idle in the list now")
 	assert.Nil(t, orphan)
-	assert.Nil(t, s.slot.Load(), "left in the slot as well as the list")
+	assert.Nil(t, s.hot.Load(), "left in the slot as well as the list")
 	assert.Equal(t, connstate.Idle, cn.tag.State())
 	idle, _ := s.counts()
 	assert.Equal(t, 1, idle)

@@ -1,0 +1,225 @@
+package shardpool
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// The dial-error breaker and its probe.
+//
+// Each failed dial increments failures and each successful one resets it,
+// so it counts consecutive failures. A dial cut short by the caller's
+// context does not count; one cut short by DialTimeout does (dialConn
+// decides). Once the count reaches PoolSize the breaker is open: dials fail
+// at once with the last dial error, without calling the Dialer, and one
+// probe goroutine dials every ProbeInterval until a dial succeeds; then it
+// resets the count and the pool dials normally again. A Get that fails
+// fast asks the probe for an attempt now (want), and the probe makes it as
+// soon as ProbeGap has passed since its last: so while callers keep coming,
+// the pool finds a server that accepts again within ProbeGap instead of
+// ProbeInterval, and with no demand it dials once per ProbeInterval. One
+// attempt at a time: the probe is a single goroutine. It waits for each
+// attempt at most the background dial timeout, even if the Dialer ignores
+// its context, so a hung dial cannot keep the breaker open. Success resets
+// the count, so sporadic failures spread over hours do not trip it, and
+// the probe cannot be lost: probing is cleared before the count, so a trip
+// after the reset starts a new probe.
+//
+// Locking: none. The breaker's state is atomics and a channel with room
+// for one token, touched by its methods only. The probe runs in p.dials,
+// which Close does not wait for.
+
+// The breaker's probe cadence. While the breaker is open the probe dials
+// once every ProbeInterval, and, while Gets keep failing fast, as often as
+// once every ProbeGap: a dead server sees at most one dial per ProbeGap
+// from the pool, and one per ProbeInterval from a pool nobody uses.
+const (
+	ProbeInterval = time.Second
+	ProbeGap      = 100 * time.Millisecond
+)
+
+// breaker counts consecutive dial failures against PoolSize and, while
+// open, paces the probe.
+type breaker struct {
+	failures atomic.Uint32 // consecutive failed dials
+	lastErr  atomic.Pointer[dialError]
+	probing  atomic.Bool // a probe goroutine runs
+
+	// wanted is set by a Get that failed fast and sent a token on asked
+	// (room for one); the probe clears it before each attempt, so the
+	// channel stays off the path of every Get but the first.
+	wanted atomic.Bool
+	asked  chan struct{}
+
+	// every and gap are the probe's cadence: ProbeInterval and ProbeGap,
+	// which tests may shorten before the pool dials.
+	every, gap time.Duration
+}
+
+type dialError struct{ err error }
+
+func (b *breaker) init() {
+	b.asked = make(chan struct{}, 1)
+	b.every, b.gap = ProbeInterval, ProbeGap
+}
+
+// open reports whether dials fail fast: size dials in a row have failed
+// (the current PoolSize: a shrink can open the breaker).
+func (b *breaker) open(size int) bool { return b.failures.Load() >= uint32(size) }
+
+// failureCount returns the consecutive failures counted, for invariants.
+func (b *breaker) failureCount() int { return int(b.failures.Load()) }
+
+// lastError returns the last dial error, the one dials fail fast with.
+func (b *breaker) lastError() error {
+	if e := b.lastErr.Load(); e != nil {
+		return e.err
+	}
+	return nil
+}
+
+// failed counts a failed dial of a pool of size connections. It reports
+// true when this failure must start the probe: the breaker is open and no
+// probe runs. The caller starts it, or calls probeNotStarted.
+func (b *breaker) failed(err error, size int) (startProbe bool) {
+	b.lastErr.Store(&dialError{err})
+	if b.failures.Add(1) < uint32(size) {
+		return false
+	}
+	return b.probing.CompareAndSwap(false, true)
+}
+
+// probeNotStarted undoes failed's claim of the probe when the pool could
+// not start it (it is closing).
+func (b *breaker) probeNotStarted() { b.probing.Store(false) }
+
+// succeeded counts a successful dial. It writes only when it must, so that
+// a pool dialing well keeps the line clean.
+func (b *breaker) succeeded() {
+	if b.failures.Load() != 0 {
+		b.failures.Store(0)
+	}
+}
+
+// probeSucceeded closes the breaker after the probe's successful attempt.
+// It clears probing first: a trip after the reset must start a new probe.
+func (b *breaker) probeSucceeded() {
+	b.probing.Store(false)
+	b.failures.Store(0)
+}
+
+// probeFailed records the error of the probe's failed attempt.
+func (b *breaker) probeFailed(err error) { b.lastErr.Store(&dialError{err}) }
+
+// keepClosed caps the failures counted, if the breaker is closed at size
+// old, below size n, so that a shrink does not open it: n dials in a row
+// must fail, and errors counted against the old size do not make a new
+// size's worth.
+func (b *breaker) keepClosed(old, n int) {
+	for {
+		e := b.failures.Load()
+		if e >= uint32(old) || e < uint32(n) || b.failures.CompareAndSwap(e, uint32(n-1)) {
+			return
+		}
+	}
+}
+
+// want asks the probe for an attempt as soon as gap allows, for a Get that
+// met the open breaker. One Get asks; the others see wanted set.
+func (b *breaker) want() {
+	if !b.wanted.Load() && b.wanted.CompareAndSwap(false, true) {
+		select {
+		case b.asked <- struct{}{}:
+		default: // already asked
+		}
+	}
+}
+
+// attempting is called by the probe before each attempt: a Get that fails
+// fast during it asks for the next one.
+func (b *breaker) attempting() { b.wanted.Store(false) }
+
+// wait waits until every after last, the start of the probe's last
+// attempt, or until a Get asks for an attempt but at least gap after last.
+// It reports false if closed is closed first.
+func (b *breaker) wait(last time.Time, closed <-chan struct{}) bool {
+	t := time.NewTimer(time.Until(last.Add(b.every)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-closed:
+		return false
+	case <-b.asked:
+	}
+	gap := time.NewTimer(time.Until(last.Add(b.gap)))
+	defer gap.Stop()
+	select {
+	case <-gap.C:
+		return true
+	case <-closed:
+		return false
+	}
+}
+
+// startProbe runs the probe in the background, for a dial whose failure
+// claimed it (breaker.failed).
+func (p *ConnPool) startProbe() {
+	if !p.dials.Go(p.probe) {
+		p.breaker.probeNotStarted()
+	}
+}
+
+// probe dials every ProbeInterval, or sooner when a Get asks but never
+// within ProbeGap of its last attempt, until a dial succeeds or the pool
+// closes.
+func (p *ConnPool) probe() {
+	var last time.Time // when the last attempt began
+	for first := true; ; first = false {
+		if !first && !p.breaker.wait(last, p.closedCh) {
+			return
+		}
+		p.breaker.attempting()
+		last = time.Now()
+		err := p.probeDial()
+		if err == nil {
+			p.breaker.probeSucceeded()
+			p.checkMinIdleConns() // top-ups stopped while the breaker was open
+			return
+		}
+		if p.closed.Load() {
+			return
+		}
+		p.breaker.probeFailed(err)
+	}
+}
+
+// probeDial makes one probe attempt (a dial and OnConnect) and closes what
+// it dials. It waits for the dial at most the background dial timeout,
+// even if the Dialer ignores its context: a hung attempt must not hold the
+// breaker open once the server accepts again. Such an attempt runs on, and
+// closes its connection if it ever gets one.
+func (p *ConnPool) probeDial() error {
+	ctx, bounded := p.dialContext(p.bgCtx, true)
+	defer bounded.release()
+	res := make(chan error, 1) // the attempt never blocks on it
+	start := p.clock.exact()
+	if !p.dials.Go(func() {
+		cn, err := p.connect(ctx)
+		if err == nil {
+			_ = cn.Close()
+		}
+		res <- err
+	}) {
+		return ErrClosed
+	}
+	var err error
+	select {
+	case err = <-res:
+	case <-ctx.Done():
+		err = fmt.Errorf("shardpool: probe dial gave no answer in time: %w", ctx.Err())
+	}
+	p.dialed(start, err, true)
+	return err
+}
