@@ -8,12 +8,12 @@ import (
 
 // boundedCtx is a dial's context: its parent bounded by a deadline, as
 // context.WithDeadline would make it, but lazily. WithDeadline arms a
-// runtime timer and allocates four times on every dial, about 0.3 µs: as
+// runtime timer and allocates four times on every dial, which costs as
 // much as the rest of a Get that dials through a fast Dialer (the churn
-// benchmark's fake one) costs in all. boundedCtx allocates once, answers
-// Deadline and Err by itself, and makes the real WithDeadline context only
-// when somebody asks for Done or hangs something on it (context.AfterFunc,
-// a child context). A Dialer that reads only Deadline, or nothing, pays no
+// benchmark's fake one; docs/bench/design-measurements.md). boundedCtx
+// allocates once, answers Deadline and Err by itself, and makes the real
+// WithDeadline context only when somebody asks for Done or hangs something
+// on it (context.AfterFunc, a child context). A Dialer that reads only Deadline, or nothing, pays no
 // timer; a net.Dialer asks for Done and gets exactly what WithDeadline
 // gives, children and AfterFuncs included, with no goroutine per dial.
 //

@@ -70,8 +70,7 @@ type Options struct {
 	// early), and arms a timer only if the Dialer asks for Done. The probe
 	// does not wait past it even for a Dialer that ignores its context: it
 	// counts the attempt as failed and tries again one probe interval
-	// later. (shardpool only: the baseline, as go-redis v8's pool, leaves
-	// dial timeouts to the Dialer.)
+	// later.
 	DialTimeout time.Duration
 
 	// OnClose, if set, is called once for each connection the pool closes,
@@ -82,7 +81,7 @@ type Options struct {
 	// Hooks observe the pool's slow paths (dials, waits, closes), for
 	// metrics; see Hooks. The zero value observes nothing, and then the
 	// pool pays a nil check per slow-path event and nothing on the hot
-	// path. (shardpool only.)
+	// path.
 	Hooks Hooks
 
 	// OnMisuse, if set, is called when Put or Remove is given a connection
@@ -109,7 +108,7 @@ type Options struct {
 	// a dial slot or a connection, whichever comes first, within
 	// PoolTimeout and its context. Values <= 0, and values above PoolSize,
 	// mean PoolSize (no bound beyond PoolSize's): the current PoolSize,
-	// after SetPoolSize. (shardpool only.)
+	// after SetPoolSize.
 	MaxConcurrentDials int
 
 	// MinIdleConns is how many idle connections the pool keeps dialed in
@@ -127,8 +126,7 @@ type Options struct {
 	// refused only when the pool as a whole holds MaxIdleConns idle, or,
 	// under concurrent Gets, when one of them frees room on another core
 	// just as the Put looks. With it unset, Get and Put pay nothing for
-	// it. (shardpool only: the baseline, as go-redis v8, has no such
-	// bound.)
+	// it.
 	MaxIdleConns int
 
 	// MaxWaiters bounds how many Gets wait at once. A Get that would wait
@@ -139,7 +137,7 @@ type Options struct {
 	// connection, a place or a dial slot, not dialing. A Get that can take
 	// an idle connection or dial is never refused, even if it arrives
 	// while the queue is full. 0 (or negative) means no bound.
-	// (shardpool only.)
+	//
 	MaxWaiters int
 
 	// LeakThreshold turns on leak detection: a connection that a Get
@@ -155,7 +153,7 @@ type Options struct {
 	// millisecond, at most every second), so a leak is reported between
 	// LeakThreshold and LeakThreshold plus that period after its Get.
 	// 0 (or negative) turns it off, and then Get and Put pay nothing for
-	// it. (shardpool only.)
+	// it.
 	LeakThreshold time.Duration
 
 	// OnLeak is called once for each leaked checkout (see LeakThreshold),
@@ -174,8 +172,7 @@ type Options struct {
 	// so that connections dialed together (at start, after a restart) do
 	// not all expire together. 0 (or negative) means no spread; a value
 	// above MaxConnAge means MaxConnAge (limits from 0 to twice the age).
-	// It has no effect without MaxConnAge. (shardpool only: the baseline,
-	// as go-redis v8, has no jitter.)
+	// It has no effect without MaxConnAge.
 	MaxConnAgeJitter time.Duration
 
 	// PoolTimeout bounds how long Get waits for a connection when PoolSize
@@ -192,8 +189,7 @@ type Options struct {
 	// DefaultHealthCheckIdle (1 s); negative turns checks off. Connections
 	// used more recently are handed out unchecked, so a busy pool pays
 	// nothing for checks: no syscall, and no clock read beyond the pool's
-	// coarse clock. (shardpool only: the baseline, as go-redis v8, does not
-	// check.)
+	// coarse clock.
 	HealthCheckIdle time.Duration
 
 	// HealthCheck checks an idle connection that Get is about to hand out

@@ -10,6 +10,18 @@ import (
 	"github.com/shardpool/shardpool/internal/bgroup"
 )
 
+// The pool: the Pooler contract, ConnPool's state grouped by owner, and
+// the calls that look at all of it (Len, IdleLen).
+//
+// Locking: no lock covers the whole pool. Each group of ConnPool's fields
+// belongs to a type whose own methods lock it or use atomics: the shards
+// (a mutex each, and atomics for the hot connection: shard.go, hot.go),
+// places, rounds, the breaker, the top-ups and the idle cap (atomics), the
+// registry and the wait list (a mutex each, held for a few pointer moves).
+// lifeMu (close.go) and resizeMu (resize.go) order Close and SetPoolSize,
+// never a Get or a Put. Of the fields read on every Get and Put, only
+// closed, size and putFlags change after NewConnPool, and they are atomics.
+
 // Pooler is the contract of go-redis's connection pool. Both ConnPool and
 // the baseline pool implement it, so code written against go-redis's pool
 // moves over with its imports changed.
@@ -52,12 +64,6 @@ var _ Pooler = (*ConnPool)(nil)
 // clock and allocates nothing. When its shard is empty, Get takes from the
 // other shards, then dials if fewer than PoolSize connections are held, and
 // otherwise waits its turn: waiting Gets are served in arrival order.
-//
-// Choose it over a single-mutex pool (such as the baseline package, or
-// go-redis's) when the pool shows up in CPU profiles: with many goroutines
-// on several cores, a pool-wide mutex or channel costs each Get and Put a
-// contended cache line. With one core, or a handful of calls per second,
-// both designs cost the same.
 //
 // Put(cn) synchronizes before the Get that returns cn to another caller:
 // what the first holder wrote to cn (and its NetConn buffers) is visible to

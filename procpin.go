@@ -11,10 +11,10 @@ import _ "unsafe" // for go:linkname
 // every shard is guarded by its own mutex.
 //
 // The runtime marks procPin and procUnpin as linkname targets it keeps
-// stable (go.dev/issue/67401). Against the portable sync.Pool of shard
-// tokens (procpin_portable.go, built with -tags purego), BenchmarkGetPut of
-// an idle connection measured 33% less time per Get+Put, e.g. 14.8 → 9.2 ns
-// at -cpu 2 (benchstat, n=6, p=0.002, 2-vCPU AMD EPYC).
+// stable (go.dev/issue/67401). It is cheaper than the portable sync.Pool
+// of shard tokens (procpin_portable.go, built with -tags purego):
+// BenchmarkGetPut of an idle connection compares the two, and
+// docs/bench/design-measurements.md has the figures.
 
 //go:linkname procPin runtime.procPin
 func procPin() int

@@ -130,8 +130,10 @@ func (p *ConnPool) inHot(cn *Conn) bool {
 // Without it the caller would run on into its next Get and queue while cn
 // sits in a shard. If the server is preempted or descheduled mid-round,
 // every Putter does that, and a queue as long as the goroutines less the
-// connections never drains: a convoy (with 32 goroutines on 8 connections
-// at GOMAXPROCS 32 on 2 cores, Get+Put took 650 ns instead of 30).
+// connections never drains: a convoy, which made Get+Put an order of
+// magnitude slower with 32 goroutines on 8 connections at GOMAXPROCS 32
+// on 2 cores (BenchmarkExhaustionWait, bench/; the figures are in
+// docs/bench/design-measurements.md).
 //
 // How it holds the caller depends on the queue. With a long one (at least
 // awaitQueue × PoolSize Gets waiting), the caller's next Get waits several
@@ -139,12 +141,11 @@ func (p *ConnPool) inHot(cn *Conn) bool {
 // server: it spins until cn is taken or the round ends, and yields only if
 // neither happens within awaitSpins looks (the server is not running). A
 // yield there would put the caller on the global run queue, which a busy P
-// polls once every 61 schedules: 3.6% of Puts took over 20 µs (median
-// 128 µs) at 128 goroutines on 8 connections, and those made the tail of
-// the wait distribution. With a short queue it yields at once: while it is
-// off the queue, waiters drain it, and the Gets that follow find idle
-// connections on the fast path; spinning there instead kept 32 goroutines
-// on 8 connections queueing, at 40% of the throughput.
+// polls once every 61 schedules, and the Puts that waited there made the
+// tail of the wait distribution. With a short queue it yields at once:
+// while it is off the queue, waiters drain it, and the Gets that follow
+// find idle connections on the fast path; spinning there instead kept 32
+// goroutines on 8 connections queueing, at a fraction of the throughput.
 func (p *ConnPool) awaitRound(cn *Conn) {
 	if p.spin && p.waiters.len() >= awaitQueue*p.poolSize() {
 		for i := 0; i < awaitSpins; i++ {

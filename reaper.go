@@ -48,13 +48,10 @@ const reapSlice = time.Millisecond
 // reaper's whole time slice (10 ms) without the yield, for about reapSlice
 // with it. Yielding after every shard instead starved the reaper: it waits
 // in the global run queue behind the preempted goroutines after each yield.
-// Measured on 2 cores with sweeps back to back over 10,000 connections
-// (BenchmarkReaperGetPutDuringSweeps, bench/; medians of 6): Get+Put max
-// 30 ms at 12,000 sweeps/s without a yield; 1.9 ms but only 77 to 290
-// sweeps/s with a yield after each shard; 5.7 ms at 290 sweeps/s with a
-// 250 µs slice; 2.3 ms at 800 sweeps/s with this one, where the baseline's
-// max was 5.4 ms at 1,270 sweeps/s. Concurrent callers of ReapStaleConns
-// share the budget.
+// BenchmarkReaperGetPutDuringSweeps (bench/) measures the choice: a Get+Put's
+// worst wait against sweeps per second; docs/bench/design-measurements.md
+// has the figures of each slice tried. Concurrent callers of
+// ReapStaleConns share the budget.
 func (p *ConnPool) reapYield() {
 	now := p.clock.exact()
 	if now-p.reapResumed.Load() < int64(reapSlice) {

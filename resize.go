@@ -52,7 +52,6 @@ func (p *ConnPool) dialLimit(size int) int {
 // NewConnPool, and MaxConcurrentDials' default follows it. Idle
 // connections beyond a lower MaxIdleConns are closed, longest idle first,
 // before SetPoolSize returns. Stats().PoolSize reports the size.
-// (shardpool only: go-redis's pool has no resize.)
 func (p *ConnPool) SetPoolSize(n int) error {
 	p.resizeMu.Lock()
 	if p.closed.Load() {
