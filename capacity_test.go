@@ -21,45 +21,6 @@ import (
 	"github.com/shardpool/shardpool/internal/testhook"
 )
 
-// newCapEnv makes a shardpool ConnPool in an env (see newEnv).
-func newCapEnv(t *testing.T, opt shardpool.Options) (*env, *shardpool.ConnPool) {
-	t.Helper()
-	e := newEnv(t, kinds[0].make, opt)
-	return e, e.p.(*shardpool.ConnPool)
-}
-
-// getAll gets n connections from p, from n goroutines at once, so that
-// they come from (and go back to) as many shards as the machine has.
-func getAll(t *testing.T, p pool, n int) []*shardpool.Conn {
-	t.Helper()
-	cns := make([]*shardpool.Conn, n)
-	var wg sync.WaitGroup
-	for i := range cns {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			cn, err := p.Get(context.Background())
-			assert.NoError(t, err)
-			cns[i] = cn
-		}(i)
-	}
-	wg.Wait()
-	for _, cn := range cns {
-		require.NotNil(t, cn)
-	}
-	return cns
-}
-
-// putAllConcurrently puts cns from one goroutine each.
-func putAllConcurrently(p pool, cns []*shardpool.Conn) {
-	var wg sync.WaitGroup
-	for _, cn := range cns {
-		wg.Add(1)
-		go func(cn *shardpool.Conn) { defer wg.Done(); p.Put(cn) }(cn)
-	}
-	wg.Wait()
-}
-
 func TestMaxIdleConnsClosesWhatWouldExceedIt(t *testing.T) {
 	e, p := newCapEnv(t, shardpool.Options{PoolSize: 16, MaxIdleConns: 3})
 	for round := 0; round < 20; round++ {

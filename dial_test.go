@@ -19,28 +19,6 @@ import (
 	"github.com/shardpool/shardpool/internal/testhook"
 )
 
-// settles waits until f has returned want for quiet in a row, polling every
-// millisecond, and fails if that does not happen within limit. It is for
-// counts that move while background work finishes: a count that passes
-// through want on its way elsewhere does not count as settled.
-func settles(t *testing.T, what string, f func() int, want int, quiet, limit time.Duration) {
-	t.Helper()
-	var since time.Time
-	deadline := time.Now().Add(limit)
-	last := -1
-	for time.Now().Before(deadline) {
-		if last = f(); last != want {
-			since = time.Time{}
-		} else if since.IsZero() {
-			since = time.Now()
-		} else if time.Since(since) >= quiet {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("%s did not settle at %d within %v: last %d", what, want, limit, last)
-}
-
 // MinIdleConns is exact once the pool is quiet: not short of it, and not a
 // connection beyond it, however many Gets and Removes ran at once before.
 func TestMinIdleConnsExactAfterChurn(t *testing.T) {
@@ -76,16 +54,6 @@ func TestMinIdleConnsExactAfterChurn(t *testing.T) {
 			})
 		}
 	})
-}
-
-// gatedDialer is a Dialer that ignores its context: each dial blocks until
-// open is closed, then dials d.
-func gatedDialer(d *fakeDialer, entered *atomic.Int32, open <-chan struct{}) func(context.Context) (net.Conn, error) {
-	return func(ctx context.Context) (net.Conn, error) {
-		entered.Add(1)
-		<-open
-		return d.Dial(ctx)
-	}
 }
 
 // Close returns promptly while background dials hang in a Dialer that

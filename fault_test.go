@@ -28,46 +28,6 @@ import (
 	"github.com/shardpool/shardpool"
 )
 
-// checkInv runs the sharded pool's invariant check; the baseline has none.
-func checkInv(t *testing.T, p pool) {
-	t.Helper()
-	if c, ok := p.(invariantChecker); ok {
-		require.NoError(t, c.CheckInvariants())
-	}
-}
-
-// quiet asserts the end state of a pool under test: every connection its
-// dialer made closed exactly once (after Close), none handed out twice.
-func closedExactlyOnce(t *testing.T, d *fakeDialer) {
-	t.Helper()
-	require.Eventually(t, func() bool { return d.open() == 0 }, 5*time.Second, time.Millisecond,
-		"%d connections never closed", d.open())
-	assert.Empty(t, d.doubleClosed(), "connections closed twice")
-}
-
-// within runs f and fails if it does not return within d.
-func within(t *testing.T, d time.Duration, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s did not return within %v", what, d)
-	}
-}
-
-// ctxDialer is a fakeDialer that honours its context like a real one: a
-// dial with a done ctx fails with ctx.Err().
-func ctxDialer(d *fakeDialer) func(context.Context) (net.Conn, error) {
-	return func(ctx context.Context) (net.Conn, error) {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		return d.Dial(ctx)
-	}
-}
-
 // 1. Dialers that fail: the error reaches the caller as is, the place the
 // dial held is freed, a waiter handed a place whose dial fails gets the
 // error, and the pool serves again when the dialer does.
@@ -510,14 +470,6 @@ func TestFaultCloseErrors(t *testing.T) {
 		assert.EqualValues(t, d.dials.Load(), len(onClose), "every connection went through OnClose")
 		mu.Unlock()
 	})
-}
-
-// manualClockOf stops p's clock and returns what moves it.
-func manualClockOf(p pool) func(time.Duration) {
-	if _, ok := p.(*shardpool.ConnPool); ok {
-		return kinds[0].manualClock(p)
-	}
-	return kinds[1].manualClock(p)
 }
 
 // 6. Connections that die while idle (the server closed them): Filter
