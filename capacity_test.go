@@ -542,19 +542,6 @@ func TestCapacityOptionsNormalized(t *testing.T) {
 	assert.Zero(t, e.p.Stats().Leaks)
 }
 
-func TestSetPoolSizeShrinkDoesNotOpenTheBreaker(t *testing.T) {
-	e, p := newCapEnv(t, shardpool.Options{PoolSize: 4})
-	e.d.fail.Store(true)
-	for i := 0; i < 3; i++ { // 3 of 4 in a row: still closed
-		_, err := e.p.Get(context.Background())
-		require.ErrorIs(t, err, errDial)
-	}
-	require.NoError(t, p.SetPoolSize(2))
-	e.d.fail.Store(false)
-	e.p.Put(e.get()) // dials: not a fast fail with the last error
-	assert.EqualValues(t, 1, e.d.dials.Load())
-}
-
 // slowClose is a fakeConn whose Close takes 5 ms before it closes.
 type slowClose struct{ *fakeConn }
 

@@ -1,7 +1,8 @@
 package shardpool_test
 
 // Dialing: MinIdleConns kept exactly, Close that does not wait for dials,
-// DialTimeout and the breaker's probe.
+// DialTimeout, MaxConnAgeJitter and MaxConcurrentDials. The breaker's probe
+// is in breaker_test.go.
 
 import (
 	"context"
@@ -261,45 +262,6 @@ func TestDialTimeoutFailsGetAndCounts(t *testing.T) {
 	_, err := p.Get(context.Background())
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.EqualValues(t, 3, calls.Load(), "Get called the Dialer with the breaker open")
-}
-
-// The breaker closes within one probe interval plus DialTimeout after the
-// server accepts again, even when the probe's first dial hangs in a Dialer
-// that ignores its context.
-func TestBreakerClosesDespiteHungProbeDial(t *testing.T) {
-	d := &fakeDialer{}
-	hang := make(chan struct{})
-	var calls atomic.Int32
-	p := shardpool.NewConnPool(&shardpool.Options{
-		PoolSize: 2, DialTimeout: 50 * time.Millisecond,
-		Dialer: func(ctx context.Context) (net.Conn, error) {
-			switch calls.Add(1) {
-			case 1, 2:
-				return nil, errDial // trips the breaker
-			case 3:
-				<-hang // the probe's first attempt: hangs, ignoring ctx
-			}
-			return d.Dial(ctx) // the server accepts again
-		},
-	})
-	for i := 0; i < 2; i++ {
-		_, err := p.Get(context.Background())
-		require.ErrorIs(t, err, errDial)
-	}
-	require.Eventually(t, func() bool { return calls.Load() == 3 }, 5*time.Second, time.Millisecond)
-	tripped := time.Now()
-	var cn *shardpool.Conn
-	require.Eventually(t, func() bool {
-		var err error
-		cn, err = p.Get(context.Background())
-		return err == nil
-	}, 5*time.Second, 5*time.Millisecond, "the breaker stayed open behind a hung probe dial")
-	t.Logf("breaker closed %v after the probe's dial hung", time.Since(tripped))
-	p.Put(cn)
-	require.NoError(t, p.Close())
-	close(hang)
-	testhook.WaitDials(p)
-	closedExactlyOnce(t, d)
 }
 
 // MaxConnAgeJitter spreads each connection's age limit over MaxConnAge ±
