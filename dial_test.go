@@ -1,7 +1,8 @@
 package shardpool_test
 
-// Dialing: MinIdleConns kept exactly, Close that does not wait for dials,
-// DialTimeout and the breaker's probe.
+// Dialing: Close that does not wait for dials, DialTimeout, MaxConnAgeJitter
+// and MaxConcurrentDials. The breaker's probe is in breaker_test.go, and
+// MinIdleConns in minidle_test.go.
 
 import (
 	"context"
@@ -18,75 +19,6 @@ import (
 	"github.com/shardpool/shardpool"
 	"github.com/shardpool/shardpool/internal/testhook"
 )
-
-// settles waits until f has returned want for quiet in a row, polling every
-// millisecond, and fails if that does not happen within limit. It is for
-// counts that move while background work finishes: a count that passes
-// through want on its way elsewhere does not count as settled.
-func settles(t *testing.T, what string, f func() int, want int, quiet, limit time.Duration) {
-	t.Helper()
-	var since time.Time
-	deadline := time.Now().Add(limit)
-	last := -1
-	for time.Now().Before(deadline) {
-		if last = f(); last != want {
-			since = time.Time{}
-		} else if since.IsZero() {
-			since = time.Now()
-		} else if time.Since(since) >= quiet {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("%s did not settle at %d within %v: last %d", what, want, limit, last)
-}
-
-// MinIdleConns is exact once the pool is quiet: not short of it, and not a
-// connection beyond it, however many Gets and Removes ran at once before.
-func TestMinIdleConnsExactAfterChurn(t *testing.T) {
-	forEachKind(t, func(t *testing.T, mk func(*shardpool.Options) pool) {
-		for round := 0; round < 5; round++ {
-			t.Run(fmt.Sprint("round=", round), func(t *testing.T) {
-				const minIdle, size = 32, 100
-				e := newEnv(t, mk, shardpool.Options{PoolSize: size, MinIdleConns: minIdle})
-				// A new pool dials MinIdleConns, and no more.
-				settles(t, "IdleLen of a new pool", e.p.IdleLen, minIdle, 50*time.Millisecond, 5*time.Second)
-				assert.EqualValues(t, minIdle, e.d.dials.Load(), "dials of a new pool")
-
-				var wg sync.WaitGroup
-				for g := 0; g < 64; g++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := 0; i < 50; i++ {
-							cn, err := e.p.Get(context.Background())
-							if err != nil {
-								t.Error(err)
-								return
-							}
-							e.p.Remove(cn, nil)
-						}
-					}()
-				}
-				wg.Wait()
-				settles(t, "Len after churn", e.p.Len, minIdle, 50*time.Millisecond, 5*time.Second)
-				assert.Equal(t, minIdle, e.p.IdleLen())
-				assert.EqualValues(t, minIdle, e.d.open(), "open connections at the dialer")
-				checkInv(t, e.p)
-			})
-		}
-	})
-}
-
-// gatedDialer is a Dialer that ignores its context: each dial blocks until
-// open is closed, then dials d.
-func gatedDialer(d *fakeDialer, entered *atomic.Int32, open <-chan struct{}) func(context.Context) (net.Conn, error) {
-	return func(ctx context.Context) (net.Conn, error) {
-		entered.Add(1)
-		<-open
-		return d.Dial(ctx)
-	}
-}
 
 // Close returns promptly while background dials hang in a Dialer that
 // ignores its context; the connections those dials make afterwards are
@@ -293,45 +225,6 @@ func TestDialTimeoutFailsGetAndCounts(t *testing.T) {
 	_, err := p.Get(context.Background())
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.EqualValues(t, 3, calls.Load(), "Get called the Dialer with the breaker open")
-}
-
-// The breaker closes within one probe interval plus DialTimeout after the
-// server accepts again, even when the probe's first dial hangs in a Dialer
-// that ignores its context.
-func TestBreakerClosesDespiteHungProbeDial(t *testing.T) {
-	d := &fakeDialer{}
-	hang := make(chan struct{})
-	var calls atomic.Int32
-	p := shardpool.NewConnPool(&shardpool.Options{
-		PoolSize: 2, DialTimeout: 50 * time.Millisecond,
-		Dialer: func(ctx context.Context) (net.Conn, error) {
-			switch calls.Add(1) {
-			case 1, 2:
-				return nil, errDial // trips the breaker
-			case 3:
-				<-hang // the probe's first attempt: hangs, ignoring ctx
-			}
-			return d.Dial(ctx) // the server accepts again
-		},
-	})
-	for i := 0; i < 2; i++ {
-		_, err := p.Get(context.Background())
-		require.ErrorIs(t, err, errDial)
-	}
-	require.Eventually(t, func() bool { return calls.Load() == 3 }, 5*time.Second, time.Millisecond)
-	tripped := time.Now()
-	var cn *shardpool.Conn
-	require.Eventually(t, func() bool {
-		var err error
-		cn, err = p.Get(context.Background())
-		return err == nil
-	}, 5*time.Second, 5*time.Millisecond, "the breaker stayed open behind a hung probe dial")
-	t.Logf("breaker closed %v after the probe's dial hung", time.Since(tripped))
-	p.Put(cn)
-	require.NoError(t, p.Close())
-	close(hang)
-	testhook.WaitDials(p)
-	closedExactlyOnce(t, d)
 }
 
 // MaxConnAgeJitter spreads each connection's age limit over MaxConnAge ±

@@ -73,16 +73,16 @@ func (p *ConnPool) CheckInvariants() error {
 		if s.quota < s.n || (!p.idle.on && s.quota != math.MaxInt) {
 			return fmt.Errorf("shard %d: quota %d, %d idle", i, s.quota, s.n)
 		}
-		// The slot is written without the lock, so only what a
+		// The hot pointer is written without the lock, so only what a
 		// claimer cannot undo while the registry's lock is held is
-		// checked: a connection in it that is not closed is registered.
+		// checked: a hot connection that is not closed is registered.
 		if cn := s.hot.Load(); cn != nil {
 			if p.opt.PoolFIFO || p.idle.on {
-				return fmt.Errorf("shard %d: a connection in the slot of a FIFO or capped pool", i)
+				return fmt.Errorf("shard %d: a hot connection in a FIFO or capped pool", i)
 			}
 			if cn.tag.State() != connstate.Closed && !p.closed.Load() &&
 				(cn.regIdx >= len(p.reg.conns) || p.reg.conns[cn.regIdx] != cn) {
-				return fmt.Errorf("shard %d: connection in the slot missing from the registry", i)
+				return fmt.Errorf("shard %d: hot connection missing from the registry", i)
 			}
 		}
 		idle += n

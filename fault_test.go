@@ -1,7 +1,8 @@
 package shardpool_test
 
-// Fault injection, no network: dialers that fail, hang, panic and recover;
-// close errors; connections that die while idle; Close racing every call;
+// Fault injection, no network: dialers that hang and panic (those that fail
+// and recover, and the breaker they trip, are in breaker_test.go); close
+// errors; connections that die while idle; Close racing every call;
 // ctx cancelled at each point of the wait path; extreme PoolTimeouts; and
 // GOMAXPROCS changing under a live pool. Each test runs against both pools
 // where the contract applies, and asserts: a clear error for the caller, no
@@ -27,96 +28,6 @@ import (
 
 	"github.com/shardpool/shardpool"
 )
-
-// checkInv runs the sharded pool's invariant check; the baseline has none.
-func checkInv(t *testing.T, p pool) {
-	t.Helper()
-	if c, ok := p.(invariantChecker); ok {
-		require.NoError(t, c.CheckInvariants())
-	}
-}
-
-// quiet asserts the end state of a pool under test: every connection its
-// dialer made closed exactly once (after Close), none handed out twice.
-func closedExactlyOnce(t *testing.T, d *fakeDialer) {
-	t.Helper()
-	require.Eventually(t, func() bool { return d.open() == 0 }, 5*time.Second, time.Millisecond,
-		"%d connections never closed", d.open())
-	assert.Empty(t, d.doubleClosed(), "connections closed twice")
-}
-
-// within runs f and fails if it does not return within d.
-func within(t *testing.T, d time.Duration, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s did not return within %v", what, d)
-	}
-}
-
-// ctxDialer is a fakeDialer that honours its context like a real one: a
-// dial with a done ctx fails with ctx.Err().
-func ctxDialer(d *fakeDialer) func(context.Context) (net.Conn, error) {
-	return func(ctx context.Context) (net.Conn, error) {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		return d.Dial(ctx)
-	}
-}
-
-// 1. Dialers that fail: the error reaches the caller as is, the place the
-// dial held is freed, a waiter handed a place whose dial fails gets the
-// error, and the pool serves again when the dialer does.
-func TestFaultDialerFails(t *testing.T) {
-	forEachKind(t, func(t *testing.T, mk func(*shardpool.Options) pool) {
-		// PoolSize 3: the two failures below stay under the breaker's count
-		// in both pools (the baseline does not reset it on success).
-		e := newEnv(t, mk, shardpool.Options{PoolSize: 3, PoolTimeout: -1})
-		e.d.fail.Store(true)
-		_, err := e.p.Get(context.Background())
-		require.ErrorIs(t, err, errDial)
-		e.d.fail.Store(false)
-		e.lens(0, 0)
-		checkInv(t, e.p)
-
-		// Every place is free: three Gets dial.
-		a, b, b2 := e.get(), e.get(), e.get()
-		e.lens(3, 0)
-		got := make(chan error, 1)
-		go func() {
-			cn, err := e.p.Get(context.Background())
-			if err == nil {
-				e.p.Put(cn)
-			}
-			got <- err
-		}()
-		e.waitQueued(1)
-		e.d.fail.Store(true)
-		e.p.Remove(a, errors.New("broken")) // the waiter gets a's place and dials
-		select {
-		case err := <-got:
-			require.ErrorIs(t, err, errDial, "the waiter's dial failed")
-		case <-time.After(5 * time.Second):
-			t.Fatal("the waiter given a place never returned")
-		}
-		e.d.fail.Store(false)
-		checkInv(t, e.p)
-		e.lens(2, 0)
-		// a's place came back after the failed dial: one more Get dials.
-		c := e.get()
-		e.p.Put(b)
-		e.p.Put(b2)
-		e.p.Put(c)
-		e.lens(3, 3)
-		checkInv(t, e.p)
-		require.NoError(t, e.p.Close())
-		closedExactlyOnce(t, e.d)
-	})
-}
 
 // 2. Dialers that hang until ctx expires: the caller gets its ctx error,
 // the hanging dial holds its place (others wait or time out, nobody dials
@@ -279,130 +190,6 @@ func TestFaultDialerPanics(t *testing.T) {
 	})
 }
 
-// 4. Dialers that recover: after PoolSize consecutive failures (errors or
-// panics) Get fails fast with the last one, without dialing; once the
-// dialer works the probe re-opens the pool within about a second.
-func TestFaultDialerRecovers(t *testing.T) {
-	for _, k := range kinds {
-		k := k
-		for _, how := range []string{"error", "panic"} {
-			how := how
-			t.Run(k.name+"/"+how, func(t *testing.T) {
-				t.Parallel() // each waits out a probe interval
-				var down atomic.Bool
-				var calls atomic.Int32
-				d := &fakeDialer{}
-				e := newEnv(t, k.make, shardpool.Options{PoolSize: 3, Dialer: func(ctx context.Context) (net.Conn, error) {
-					calls.Add(1)
-					if down.Load() {
-						if how == "panic" {
-							panic("down")
-						}
-						return nil, errDial
-					}
-					return d.Dial(ctx)
-				}})
-				e.d = d
-				held := e.get()
-				down.Store(true)
-				wantErr := errDial
-				if how == "panic" {
-					wantErr = shardpool.ErrDialerPanic
-				}
-				for i := 0; i < 3; i++ {
-					_, err := e.p.Get(context.Background())
-					require.ErrorIs(t, err, wantErr)
-				}
-				// Open: fail fast with the last error; only the probe dials.
-				before := calls.Load()
-				for i := 0; i < 50; i++ {
-					_, err := e.p.Get(context.Background())
-					require.ErrorIs(t, err, wantErr)
-					_, err = e.p.NewConn(context.Background())
-					require.ErrorIs(t, err, wantErr)
-				}
-				assert.LessOrEqual(t, calls.Load()-before, int32(2), "callers dialed while the breaker was open")
-				// The held connection is unaffected.
-				e.p.Put(held)
-				assert.Same(t, held, e.get())
-				e.p.Put(held)
-				checkInv(t, e.p)
-
-				down.Store(false)
-				start := time.Now()
-				var cn *shardpool.Conn
-				require.Eventually(t, func() bool {
-					p, err := e.p.NewConn(context.Background())
-					if err != nil {
-						return false
-					}
-					cn = p
-					return true
-				}, 5*time.Second, time.Millisecond, "the pool never recovered")
-				t.Logf("recovered %v after the dialer", time.Since(start).Round(time.Millisecond))
-				e.p.Put(cn)
-				getN(t, e.p, 3, 2)
-				checkInv(t, e.p)
-				require.NoError(t, e.p.Close())
-				closedExactlyOnce(t, d)
-			})
-		}
-	}
-}
-
-// The breakers differ by design: shardpool counts consecutive dial errors
-// (a success resets the count); the baseline, like v8, counts them until
-// its probe succeeds, so sporadic errors add up and trip it.
-func TestFaultSporadicDialErrors(t *testing.T) {
-	forEachKind(t, func(t *testing.T, mk func(*shardpool.Options) pool) {
-		// Only dials with okCtx succeed: the probe's (the pool's own
-		// context) keep failing, so a tripped breaker stays open.
-		type okKey struct{}
-		okCtx := context.WithValue(context.Background(), okKey{}, true)
-		d := &fakeDialer{}
-		e := newEnv(t, mk, shardpool.Options{PoolSize: 2, Dialer: func(ctx context.Context) (net.Conn, error) {
-			if ctx.Value(okKey{}) == nil {
-				return nil, errDial
-			}
-			return d.Dial(ctx)
-		}})
-		e.d = d
-		tripped := false
-		for i := 0; i < 4; i++ {
-			_, err := e.p.NewConn(context.Background())
-			require.ErrorIs(t, err, errDial)
-			before := e.d.dials.Load()
-			cn, err := e.p.NewConn(okCtx)
-			if err != nil {
-				require.ErrorIs(t, err, errDial, "fail fast with the last dial error")
-				assert.Equal(t, before, e.d.dials.Load())
-				tripped = true
-				break
-			}
-			e.p.Put(cn)
-		}
-		_, isSharded := e.p.(*shardpool.ConnPool)
-		assert.Equal(t, !isSharded, tripped, "tripped by sporadic errors (v8: yes; shardpool: no)")
-	})
-}
-
-// A caller whose ctx is already done must not trip the breaker for
-// everybody: its ctx error is not a dial error.
-func TestFaultCancelledCallerDoesNotTripBreaker(t *testing.T) {
-	forEachKind(t, func(t *testing.T, mk func(*shardpool.Options) pool) {
-		d := &fakeDialer{}
-		e := newEnv(t, mk, shardpool.Options{PoolSize: 1, Dialer: ctxDialer(d)})
-		e.d = d
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		_, err := e.p.Get(ctx)
-		require.ErrorIs(t, err, context.Canceled)
-		cn, err := e.p.Get(context.Background())
-		require.NoError(t, err, "another caller's cancelled ctx tripped the breaker")
-		e.p.Put(cn)
-	})
-}
-
 // errConn is a fakeConn whose Close fails (after closing).
 type errConn struct{ *fakeConn }
 
@@ -510,14 +297,6 @@ func TestFaultCloseErrors(t *testing.T) {
 		assert.EqualValues(t, d.dials.Load(), len(onClose), "every connection went through OnClose")
 		mu.Unlock()
 	})
-}
-
-// manualClockOf stops p's clock and returns what moves it.
-func manualClockOf(p pool) func(time.Duration) {
-	if _, ok := p.(*shardpool.ConnPool); ok {
-		return kinds[0].manualClock(p)
-	}
-	return kinds[1].manualClock(p)
 }
 
 // 6. Connections that die while idle (the server closed them): Filter

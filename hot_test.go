@@ -13,11 +13,11 @@ import (
 	"github.com/shardpool/shardpool/internal/testhook"
 )
 
-// The shard's slot (shard.go, The slot): the newest idle connection, kept
+// The shard's hot connection (hot.go): the newest idle connection, kept
 // outside the list, its state left CheckedOut.
 
-// Put into the slot, Get from it: LIFO across the slot and the list, with
-// each connection's idleAt kept as it moves from the slot into the list.
+// Put as the hot connection, Get it back: LIFO across hot and the list, with
+// each connection's idleAt kept as it moves from hot into the list.
 func TestShardHotKeepsLIFOOrder(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
@@ -29,9 +29,9 @@ func TestShardHotKeepsLIFOOrder(t *testing.T) {
 		assert.True(t, s.hasIdle())
 	}
 	idle, _ := s.counts()
-	assert.Equal(t, 3, idle, "two in the list, one in the slot")
+	assert.Equal(t, 3, idle, "two in the list, one hot")
 	assert.Same(t, conns[2], s.hot.Load())
-	assert.Equal(t, connstate.CheckedOut, conns[2].tag.State(), "in the slot, the state stays")
+	assert.Equal(t, connstate.CheckedOut, conns[2].tag.State(), "hot, the state stays")
 	assert.Equal(t, connstate.Idle, conns[1].tag.State(), "demoted into the list")
 	for i, want := range []*Conn{conns[2], conns[1], conns[0]} {
 		cn, stale, _ := s.pop(0, expiry{}, true)
@@ -44,10 +44,10 @@ func TestShardHotKeepsLIFOOrder(t *testing.T) {
 	assert.Nil(t, cn)
 	idle, hits := s.counts()
 	assert.Zero(t, idle)
-	assert.EqualValues(t, 3, hits, "hits from the slot and from the list")
+	assert.EqualValues(t, 3, hits, "hits from hot and from the list")
 }
 
-// A connection closed in place while in the slot (a claimer moved it
+// A connection closed in place while hot (a claimer moved it
 // CheckedOut → Closed) is dropped by the next pop, not handed out, and is
 // not counted idle. A stale one is claimed by pop for its caller.
 func TestShardHotDropsClosedAndClaimsStale(t *testing.T) {
@@ -73,7 +73,7 @@ func TestShardHotDropsClosedAndClaimsStale(t *testing.T) {
 	assert.Zero(t, hits)
 }
 
-// Sweeps, drains and trims see the slot's connection: they move it into
+// Sweeps, drains and trims see the hot connection: they move it into
 // the list first.
 func TestShardHotSeenBySweepDrainAndTrim(t *testing.T) {
 	var s shard
@@ -85,7 +85,7 @@ func TestShardHotSeenBySweepDrainAndTrim(t *testing.T) {
 	}
 	stale, looked := s.sweep(300, expiry{idle: 100}, false, nil)
 	assert.Equal(t, 2, looked)
-	assert.Equal(t, []*Conn{conns[0], conns[1]}, stale, "both stale, oldest first, the slot's too")
+	assert.Equal(t, []*Conn{conns[0], conns[1]}, stale, "both stale, oldest first, the hot one too")
 	assert.Nil(t, s.hot.Load())
 
 	conns = newShardConns(&s, 2, func(int) int64 { return 0 })
@@ -94,7 +94,7 @@ func TestShardHotSeenBySweepDrainAndTrim(t *testing.T) {
 		require.True(t, ok)
 	}
 	assert.Same(t, conns[0], s.takeOldest(false))
-	assert.Equal(t, []*Conn{conns[1]}, s.drain(nil), "the slot's connection drained")
+	assert.Equal(t, []*Conn{conns[1]}, s.drain(nil), "the hot connection drained")
 	assert.Equal(t, connstate.Closed, conns[1].tag.State())
 	assert.Nil(t, s.hot.Load())
 }
@@ -122,8 +122,8 @@ func TestShardHotAfterClose(t *testing.T) {
 
 // A Put of a connection that the pool has already parked in the list (a
 // second Put) leaves everything as it was, and says so: the connection in
-// the list with its idleAt, and the slot's connection in the slot. (Found
-// by FuzzDifferential: a second Put moved the slot's connection behind it.)
+// the list with its idleAt, and the hot connection still hot. (Found
+// by FuzzDifferential: a second Put moved the hot connection behind it.)
 func TestShardHotRefusesAParkedConnection(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
@@ -134,14 +134,14 @@ func TestShardHotRefusesAParkedConnection(t *testing.T) {
 	ok, orphan := s.putHot(conns[0], 20, &closed)
 	assert.False(t, ok)
 	assert.Nil(t, orphan)
-	assert.Same(t, conns[1], s.hot.Load(), "the slot's connection stays")
+	assert.Same(t, conns[1], s.hot.Load(), "the hot connection stays")
 	assert.Equal(t, int64(10), conns[0].idleAt, "idleAt untouched")
 	idle, _ := s.counts()
 	assert.Equal(t, 2, idle)
 }
 
 // A Get that queues between a Put's look at the wait list (none) and its
-// publish into the slot must still be served: the Put looks again after it
+// publish as the hot connection must still be served: the Put looks again after it
 // publishes. The hook queues the Get inside that window.
 func TestHotPutServesAGetThatQueuedMeanwhile(t *testing.T) {
 	p, _ := newPipePool(t, Options{PoolSize: 1, PoolTimeout: 5 * time.Second})
@@ -170,8 +170,8 @@ func TestHotPutServesAGetThatQueuedMeanwhile(t *testing.T) {
 	}
 }
 
-// A second Put or a Remove after Put, while the connection waits in the
-// slot, is reported and changes nothing.
+// A second Put or a Remove after Put, while the connection is its shard's
+// hot connection, is reported and changes nothing.
 func TestHotMisuseIsReported(t *testing.T) {
 	var misuses []error
 	p, _ := newPipePool(t, Options{PoolSize: 2, OnMisuse: func(_ *Conn, err error) { misuses = append(misuses, err) }})
@@ -194,7 +194,7 @@ func TestHotMisuseIsReported(t *testing.T) {
 	p.Put(again)
 }
 
-// A connection parked in the list while an older one waits in the slot (a
+// A connection parked in the list while an older one is hot (a
 // Put parks there while Gets wait) stays ahead of it: the demoted one is
 // linked in by its idleAt, so the list stays ordered for sweep.
 func TestShardHotDemotesByAge(t *testing.T) {
@@ -212,10 +212,10 @@ func TestShardHotDemotesByAge(t *testing.T) {
 	}
 }
 
-// While spillHot moves the slot's connection into the list, a scan (hasIdle:
-// the slot, then nonEmpty) finds s non-empty at every step: nonEmpty is set
-// before the slot lets go. The hook looks between the two steps.
-func TestShardUnslotStaysVisibleToScans(t *testing.T) {
+// While spillHot moves the hot connection into the list, a scan (hasIdle:
+// hot, then nonEmpty) finds s non-empty at every step: nonEmpty is set
+// before the hot pointer lets go. The hook looks between the two steps.
+func TestShardSpillHotStaysVisibleToScans(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
@@ -226,38 +226,38 @@ func TestShardUnslotStaysVisibleToScans(t *testing.T) {
 		sh := shAny.(*shard)
 		looked = true
 		// The scan's two reads, in its order, each at the worst moment:
-		// the slot read as the move's other step would leave it.
+		// the hot pointer read as the move's other step would leave it.
 		assert.True(t, sh.nonEmpty.Load() || sh.hot.Load() != nil, "a scan would find s empty")
-		assert.True(t, sh.nonEmpty.Load(), "the slot may let go next: nonEmpty must be set already")
+		assert.True(t, sh.nonEmpty.Load(), "the hot pointer may let go next: nonEmpty must be set already")
 	}
 	t.Cleanup(func() { testhook.HotSpilling = nil })
 	s.drain(nil)
 	assert.True(t, looked)
 }
 
-// The park side of two Puts at once: a park of a connection that waits in
-// the slot (its state still CheckedOut, so Park succeeds) takes it out of
-// the slot after it parks, so it is idle once.
-func TestShardParkTakesItsConnectionOutOfTheSlot(t *testing.T) {
+// The park side of two Puts at once: a park of a connection that is hot
+// (its state still CheckedOut, so Park succeeds) takes it out of
+// the hot pointer after it parks, so it is idle once.
+func TestShardParkTakesItsConnectionOutOfHot(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
 	ok, _ := s.putHot(cn, 0, &closed)
 	require.True(t, ok)
 	require.Equal(t, parked, s.park(cn, 0, false, &closed))
-	assert.Nil(t, s.hot.Load(), "left in the slot as well as the list")
+	assert.Nil(t, s.hot.Load(), "left hot as well as in the list")
 	idle, _ := s.counts()
 	assert.Equal(t, 1, idle)
 }
 
-// A second putHot of the connection in the slot. The state check before
-// the publish does not stop it (a connection in the slot is still
-// CheckedOut; ConnPool.Put's look at the slot is what stops a second Put):
+// A second putHot of the hot connection. The state check before
+// the publish does not stop it (the hot connection is still
+// CheckedOut; ConnPool.Put's look at the hot pointer is what stops a second Put):
 // its swap demotes the connection into the list, and the look after the
-// publish takes it out of the slot. It ends idle once, not in both places.
+// publish takes it out of the hot pointer. It ends idle once, not in both places.
 // The same looks resolve two Puts at once, a race in the caller that this
 // test cannot run: both would write idleAt, which -race reports.
-func TestShardSecondPutSlotOfItsConnection(t *testing.T) {
+func TestShardSecondPutHotOfItsConnection(t *testing.T) {
 	var s shard
 	var closed atomic.Bool
 	cn := newShardConns(&s, 1, func(int) int64 { return 0 })[0]
@@ -266,7 +266,7 @@ func TestShardSecondPutSlotOfItsConnection(t *testing.T) {
 	ok, orphan := s.putHot(cn, 0, &closed)
 	assert.False(t, ok, "refused: it is idle in the list now")
 	assert.Nil(t, orphan)
-	assert.Nil(t, s.hot.Load(), "left in the slot as well as the list")
+	assert.Nil(t, s.hot.Load(), "left hot as well as in the list")
 	assert.Equal(t, connstate.Idle, cn.tag.State())
 	idle, _ := s.counts()
 	assert.Equal(t, 1, idle)

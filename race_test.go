@@ -22,10 +22,6 @@ import (
 	"github.com/shardpool/shardpool"
 )
 
-// invariantChecker is implemented by pools that can check their own
-// structures (ConnPool, in tests).
-type invariantChecker interface{ CheckInvariants() error }
-
 // A lost wake-up leaves a Get waiting although a connection is idle. With a
 // long PoolTimeout it shows up as a timeout: once every goroutine waits,
 // nobody is left to Put. Many goroutines keep the queue long; a few more
@@ -366,24 +362,4 @@ func waitClosed(c *stressConn) bool {
 		time.Sleep(10 * time.Microsecond)
 	}
 	return true
-}
-
-// everyUntilStopped calls f every interval on its own goroutine until the
-// returned stop is called; stop waits for that goroutine.
-func everyUntilStopped(interval time.Duration, f func()) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(interval):
-				f()
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
 }

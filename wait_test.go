@@ -1,7 +1,9 @@
 package shardpool_test
 
-// The wait path: deadlines, giving up, what a timeout says, and
-// PendingRequests. TestNoLostWakeups (race_test.go) covers the hand-off.
+// The wait path: deadlines, giving up, what a timeout says,
+// PendingRequests, and MaxWaiters shedding the Gets beyond it (the internal
+// exhausted_test.go has its corner). TestNoLostWakeups (race_test.go)
+// covers the hand-off.
 
 import (
 	"context"
@@ -211,5 +213,37 @@ func TestPutOfTooOldConnectionGivesWaiterAFreshOne(t *testing.T) {
 			e.p.Put(r.cn)
 			e.lens(1, 1)
 		})
+	}
+}
+
+func TestMaxWaitersShedsLoad(t *testing.T) {
+	e, _ := newCapEnv(t, shardpool.Options{PoolSize: 1, MaxWaiters: 2, PoolTimeout: time.Minute})
+	a := e.get()
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			cn, err := e.p.Get(context.Background())
+			if err == nil {
+				e.p.Put(cn)
+			}
+			errs <- err
+		}()
+	}
+	e.waitQueued(2)
+	refused := make(chan error, 1)
+	go func() { _, err := e.p.Get(context.Background()); refused <- err }()
+	select {
+	case err := <-refused:
+		require.ErrorIs(t, err, shardpool.ErrPoolExhausted)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a Get beyond MaxWaiters waited")
+	}
+	st := e.p.Stats()
+	assert.EqualValues(t, 1, st.Exhausted)
+	assert.EqualValues(t, 2, st.PendingRequests)
+	assert.EqualValues(t, 2, st.WaitCount, "a refused Get is not counted as waiting")
+	e.p.Put(a)
+	for i := 0; i < 2; i++ {
+		require.NoError(t, <-errs)
 	}
 }
