@@ -81,7 +81,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -93,6 +92,7 @@ import (
 
 	"github.com/shardpool/shardpool"
 	"github.com/shardpool/shardpool/bench"
+	"github.com/shardpool/shardpool/bench/internal/freeport"
 )
 
 // probeGap is how often, at most, shardpool's probe dials while its
@@ -155,7 +155,7 @@ func main() {
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	cfg := &config{}
-	freeport := fs.Bool("freeport", false, "print a free TCP port of 127.0.0.1 and exit")
+	printPort := fs.Bool("freeport", false, "print a free TCP port of 127.0.0.1 and exit")
 	fs.StringVar(&cfg.addr, "addr", "", "address of the redis-server (loopback only)")
 	fs.IntVar(&cfg.pid, "pid", 0, "pid of the redis-server")
 	fs.StringVar(&cfg.pidfile, "pidfile", "", "file to write the pid of a restarted server to")
@@ -189,13 +189,13 @@ func parseFlags(args []string) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if *freeport {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if *printPort {
+		port, err := freeport.Loopback()
 		if err != nil {
 			return nil, err
 		}
-		fmt.Println(ln.Addr().(*net.TCPAddr).Port)
-		return nil, ln.Close()
+		fmt.Println(port)
+		return nil, nil
 	}
 	cfg.serverArgs = fs.Args()
 	switch {
