@@ -95,12 +95,6 @@ import (
 	"github.com/shardpool/shardpool/bench/internal/freeport"
 )
 
-// probeGap is how often, at most, shardpool's probe dials while its
-// breaker is open and Gets keep failing fast (dial.go; with no Gets, once a
-// second). Under the driver's load it dials that often, and recovery after
-// a restart is bounded by it.
-const probeGap = 100 * time.Millisecond
-
 // config is the driver's settings.
 type config struct {
 	addr    string
@@ -599,12 +593,13 @@ func (dr *driver) sigkillAndRestart(round string) error {
 	} else {
 		r.detect, r.hasDetect = trip-killAt, true
 		after := dials1 - dr.d.dialsAtTrip.Load()
-		// Once open, only the probe dials, at most once per probeGap.
-		maxAfter := int64((endAt-trip)/probeGap) + 2
+		// Once open, only the probe dials, at most once per shardpool.ProbeGap
+		// (dial.go): the driver's load keeps Gets failing fast.
+		maxAfter := int64((endAt-trip)/shardpool.ProbeGap) + 2
 		r.notes = append(r.notes, fmt.Sprintf("first error %v after the kill; dials: %d before the breaker opened, %d in the %v after (probe; bound %d)",
 			offset(s.firstErr, killAt), dr.d.dialsAtTrip.Load()-dials0, after, (endAt-trip).Round(time.Millisecond), maxAfter))
 		if after > maxAfter {
-			r.violate(fmt.Sprintf("%d dials after the breaker opened, expected at most %d (one per %v)", after, maxAfter, probeGap))
+			r.violate(fmt.Sprintf("%d dials after the breaker opened, expected at most %d (one per %v)", after, maxAfter, shardpool.ProbeGap))
 		}
 		r.notes = append(r.notes, fmt.Sprintf("slowest failing Get that started after the breaker opened: %v", s.maxFastFail))
 		if s.maxFastFail > cfg.slack {
@@ -808,7 +803,8 @@ func (dr *driver) hungProbe(round string) error {
 		return nil
 	}
 	dr.d.hangNextDial()
-	if !waitFor(2*time.Second+cfg.slack, func() bool { return dr.d.hungAt.Load() != 0 }) { // the probe dials at least once a second
+	// The probe dials at least once per shardpool.ProbeInterval.
+	if !waitFor(2*shardpool.ProbeInterval+cfg.slack, func() bool { return dr.d.hungAt.Load() != 0 }) {
 		r.violate("the probe never dialed after the breaker opened")
 		_, _ = dr.end(r)
 		return nil
