@@ -79,60 +79,18 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/shardpool/shardpool"
 	"github.com/shardpool/shardpool/bench"
-	"github.com/shardpool/shardpool/bench/internal/freeport"
 )
-
-// config is the driver's settings.
-type config struct {
-	addr    string
-	pid     int
-	pidfile string
-	out     string
-	csv     string // the timeline, one line per tick
-	chart   string // the timeline, drawn (PNG)
-	charts  string // directory of one chart per fault (PNG)
-	short   bool
-	rounds  int
-	faults  map[string]bool
-
-	workers     int
-	poolSize    int
-	poolTimeout time.Duration
-	dialTimeout time.Duration
-	healthIdle  time.Duration // Options.HealthCheckIdle
-	killIdle    time.Duration // how long killed connections sit idle before the load resumes
-	ioTimeout   time.Duration
-	slack       time.Duration // scheduling slack on every time bound
-	recoverMax  time.Duration // bound on recovery after restart and SIGCONT
-	goroutines  int           // allowed goroutine growth
-	heapMiB     uint64        // allowed live-heap growth
-	deadline    time.Duration // the whole run
-
-	warmup, outage, restartWatch, freeze, contWatch, killWatch time.Duration
-
-	// The network-fault rounds (netfault.go).
-	goredis    bool          // run go-redis v9 beside shardpool
-	latency    time.Duration // the latency toxic's
-	latencyFor time.Duration // how long it stays
-	bandwidth  int64         // the bandwidth toxic's rate, KB/s
-	netFault   time.Duration // how long the other toxics stay
-	netWatch   time.Duration // how long the pools are watched after
-
-	serverArgs []string
-}
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
@@ -144,129 +102,6 @@ func main() {
 		return
 	}
 	os.Exit(run(cfg))
-}
-
-func parseFlags(args []string) (*config, error) {
-	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
-	cfg := &config{}
-	printPort := fs.Bool("freeport", false, "print a free TCP port of 127.0.0.1 and exit")
-	fs.StringVar(&cfg.addr, "addr", "", "address of the redis-server (loopback only)")
-	fs.IntVar(&cfg.pid, "pid", 0, "pid of the redis-server")
-	fs.StringVar(&cfg.pidfile, "pidfile", "", "file to write the pid of a restarted server to")
-	fs.StringVar(&cfg.out, "out", "", "also write the results to this file")
-	fs.StringVar(&cfg.csv, "timeline", "", "write the timeline (pool state every 100 ms) to this CSV file")
-	fs.StringVar(&cfg.chart, "chart", "", "draw the timeline to this PNG file")
-	fs.StringVar(&cfg.charts, "round-charts", "", "draw each fault's window of the timeline to DIR/chaos-round-N-FAULT.png, linked from -out")
-	fs.BoolVar(&cfg.short, "short", false, "short phases, one round (CI)")
-	faults := fs.String("faults", strings.Join(allFaults, ","), "faults to inject, in this order each round: kill (SIGKILL and the restart), stop (SIGSTOP, SIGCONT), clientkill, hungprobe, "+
-		"and the network faults through toxiproxy: latency, blackhole (established connections), dialhole (new dials), reset (reset_peer), bandwidth")
-	fs.BoolVar(&cfg.goredis, "goredis", true, "run the go-redis v9 client beside shardpool in the network faults")
-	fs.DurationVar(&cfg.latency, "latency", 50*time.Millisecond, "the latency fault's added latency (whole milliseconds)")
-	fs.DurationVar(&cfg.latencyFor, "latency-for", 5*time.Second, "how long the latency fault lasts")
-	fs.Int64Var(&cfg.bandwidth, "bandwidth", 1, "the bandwidth fault's rate, KB/s: 1 or 2")
-	fs.DurationVar(&cfg.netFault, "net-fault", 2*time.Second, "how long each other network fault lasts")
-	fs.DurationVar(&cfg.netWatch, "net-watch", 2500*time.Millisecond, "how long the pools are watched after a network fault ends")
-	fs.IntVar(&cfg.rounds, "rounds", 0, "rounds of the faults (default 1 with -short, else 3)")
-	fs.IntVar(&cfg.workers, "workers", 48, "goroutines driving load")
-	fs.IntVar(&cfg.poolSize, "pool-size", 16, "Options.PoolSize")
-	fs.DurationVar(&cfg.poolTimeout, "pool-timeout", 500*time.Millisecond, "Options.PoolTimeout")
-	fs.DurationVar(&cfg.dialTimeout, "dial-timeout", 250*time.Millisecond, "Options.DialTimeout")
-	fs.DurationVar(&cfg.healthIdle, "health-check-idle", 0, "Options.HealthCheckIdle (0: the pool's default, 1s; negative: no checks)")
-	fs.DurationVar(&cfg.killIdle, "kill-idle", 1200*time.Millisecond, "how long the connections CLIENT KILL closed sit idle before the load resumes")
-	fs.DurationVar(&cfg.ioTimeout, "io-timeout", 200*time.Millisecond, "deadline of each command's I/O")
-	fs.DurationVar(&cfg.slack, "slack", 300*time.Millisecond, "scheduling slack allowed on every time bound")
-	fs.DurationVar(&cfg.recoverMax, "recover-max", 2*time.Second, "bound on recovery after a restart or SIGCONT")
-	fs.IntVar(&cfg.goroutines, "goroutine-slack", 4, "allowed goroutine growth over a fault")
-	fs.Uint64Var(&cfg.heapMiB, "heap-slack-mib", 8, "allowed live-heap growth over a fault, MiB")
-	fs.DurationVar(&cfg.deadline, "deadline", 0, "bound on the whole run (default 150s with -short, else 10m)")
-	err := fs.Parse(args)
-	if err != nil {
-		return nil, err
-	}
-	if *printPort {
-		port, err := freeport.Loopback()
-		if err != nil {
-			return nil, err
-		}
-		fmt.Println(port)
-		return nil, nil
-	}
-	cfg.serverArgs = fs.Args()
-	switch {
-	case cfg.addr == "" || cfg.pid <= 0 || len(cfg.serverArgs) == 0:
-		return nil, errors.New("usage: chaos -addr 127.0.0.1:PORT -pid PID [-pidfile FILE] [-short] [-faults LIST] [-out FILE] [-round-charts DIR] -- SERVER [ARGS]")
-	case cfg.workers < 1 || cfg.poolSize < 1 || cfg.poolTimeout <= 0 || cfg.dialTimeout <= 0 || cfg.ioTimeout <= 0:
-		return nil, errors.New("-workers, -pool-size and the timeouts must be positive")
-	}
-	if err := bench.CheckLoopback(cfg.addr); err != nil {
-		return nil, err
-	}
-	if cfg.latency < time.Millisecond || cfg.latencyFor <= 0 || cfg.netFault <= 0 || cfg.netWatch <= 0 {
-		return nil, errors.New("-latency (1ms or more), -latency-for, -net-fault and -net-watch must be positive")
-	}
-	// Above 2 KB/s a SET spends under 20 ms on the wire, which requests
-	// without the toxic reach too on 2 busy cores: the fault could not be
-	// told from noise (see netFaults).
-	if cfg.bandwidth < 1 || cfg.bandwidth > 2 {
-		return nil, errors.New("-bandwidth must be 1 or 2 (KB/s): faster, a request's time on the wire falls into the noise")
-	}
-	if cfg.faults, err = parseFaults(*faults); err != nil {
-		return nil, err
-	}
-	if cfg.short {
-		cfg.warmup, cfg.outage, cfg.restartWatch = time.Second, 2500*time.Millisecond, 3*time.Second
-		cfg.freeze, cfg.contWatch, cfg.killWatch = 1500*time.Millisecond, 2*time.Second, 1500*time.Millisecond
-	} else {
-		// A 4 s freeze puts about 320 connections (PoolSize places, one
-		// per I/O deadline each) in the server's accept queue of 511.
-		cfg.warmup, cfg.outage, cfg.restartWatch = 3*time.Second, 15*time.Second, 8*time.Second
-		cfg.freeze, cfg.contWatch, cfg.killWatch = 4*time.Second, 6*time.Second, 4*time.Second
-	}
-	if cfg.rounds <= 0 {
-		cfg.rounds = 3
-		if cfg.short {
-			cfg.rounds = 1
-		}
-	}
-	if cfg.deadline <= 0 {
-		cfg.deadline = 10 * time.Minute
-		if cfg.short {
-			// About 45 s of faults on 2 cores; CI allows 3 minutes,
-			// compiling included.
-			cfg.deadline = 150 * time.Second
-		}
-	}
-	return cfg, nil
-}
-
-// allFaults are the -faults names, in the order they run each round.
-var allFaults = append([]string{"kill", "stop", "clientkill", "hungprobe"}, netFaultNames...)
-
-// parseFaults parses -faults: names from allFaults, comma-separated.
-func parseFaults(list string) (map[string]bool, error) {
-	faults := map[string]bool{}
-	for _, f := range strings.Split(list, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		if !slices.Contains(allFaults, f) {
-			return nil, fmt.Errorf("-faults: unknown fault %q (known: %s)", f, strings.Join(allFaults, ", "))
-		}
-		faults[f] = true
-	}
-	if len(faults) == 0 {
-		return nil, errors.New("-faults: no fault selected")
-	}
-	return faults, nil
-}
-
-// getBound is the longest a Get may take: the wait for a place, then the
-// dial into it.
-func (c *config) getBound() time.Duration { return c.poolTimeout + c.dialTimeout + c.slack }
-
-// reqBound is the longest a request (Get and one command) may take.
-func (c *config) reqBound() time.Duration {
-	return c.poolTimeout + c.dialTimeout + c.ioTimeout + c.slack
 }
 
 // driver holds the run's state.
@@ -768,14 +603,6 @@ func (dr *driver) clientKill(round string) error {
 		r.violate(fmt.Sprintf("%d callers met a dead socket idle past HealthCheckIdle %v: the health check let it through", s.errs, cfg.effectiveHealthIdle()))
 	}
 	return nil
-}
-
-// effectiveHealthIdle is the pool's HealthCheckIdle after its defaults.
-func (c *config) effectiveHealthIdle() time.Duration {
-	if c.healthIdle == 0 {
-		return shardpool.DefaultHealthCheckIdle
-	}
-	return c.healthIdle
 }
 
 // hungProbe is fault 5: the server is killed; once the breaker is open, the
