@@ -170,8 +170,9 @@ func (c *config) setPhases() {
 	}
 }
 
-// allFaults are the -faults names, in the order they run each round.
-var allFaults = append([]string{"kill", "stop", "clientkill", "hungprobe"}, netFaultNames...)
+// allFaults are the -faults names, in the order they run each round: the
+// process faults, then the network faults.
+var allFaults = append(procFaultNames(), netFaultNames...)
 
 // parseFaults parses -faults: names from allFaults, comma-separated.
 func parseFaults(list string) (map[string]bool, error) {
