@@ -77,13 +77,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
 
@@ -103,30 +101,36 @@ func main() {
 	os.Exit(run(cfg))
 }
 
-// driver holds the run's state.
-type driver struct {
-	cfg  *config
-	t0   time.Time
-	srv  *server
-	d    *dialer
-	pool *shardpool.ConnPool
-	load *load
-	smp  *sampler
-	tl   *timeline
-	net  *netRig // the network rounds' proxies and pools; nil until the first
-	rows []*row
-	ops  int64
-	// goredisHung is set once go-redis's load hung: go-redis is then left
-	// out of every later network round, whose rigs are built anew.
-	goredisHung bool
-}
-
+// run runs the driver and returns the exit status: 0, 1 if a bound was
+// violated, 2 for a setup error.
 func run(cfg *config) int {
 	t0 := time.Now()
 	srv := &server{addr: cfg.addr, args: cfg.serverArgs, pidfile: cfg.pidfile}
 	srv.pid.Store(int64(cfg.pid))
+	watchdog := guard(srv, cfg.deadline)
+	defer watchdog.Stop()
+	defer srv.release()
 
-	// Whatever way we leave, the server is not left frozen.
+	dr, baseGoroutines, err := newDriver(cfg, t0, srv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		return 2
+	}
+	fmt.Fprintf(os.Stderr, "chaos: redis-server %s (pid %d), %d workers, PoolSize %d, PoolTimeout %v, dial timeout %v, I/O deadline %v, %d round(s)\n",
+		cfg.addr, cfg.pid, cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, cfg.rounds)
+	fatal := dr.rounds()
+	if err := dr.closeAll(baseGoroutines); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		return 2
+	}
+	return dr.finish(fatal)
+}
+
+// guard makes sure that, whatever way the driver leaves, the server is not
+// left frozen: on SIGINT or SIGTERM it thaws the server and exits with 130,
+// and past the deadline it thaws it, prints the goroutines and exits with
+// 1. The caller stops the returned watchdog when the run ends.
+func guard(srv *server, deadline time.Duration) *time.Timer {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -135,19 +139,21 @@ func run(cfg *config) int {
 		fmt.Fprintf(os.Stderr, "chaos: %v\n", sig)
 		os.Exit(130)
 	}()
-	watchdog := time.AfterFunc(cfg.deadline, func() {
+	return time.AfterFunc(deadline, func() {
 		srv.release()
-		fmt.Fprintf(os.Stderr, "chaos: VIOLATION: the run passed its deadline of %v; goroutines:\n", cfg.deadline)
+		fmt.Fprintf(os.Stderr, "chaos: VIOLATION: the run passed its deadline of %v; goroutines:\n", deadline)
 		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
 		os.Exit(1)
 	})
-	defer watchdog.Stop()
-	defer srv.release()
+}
 
+// newDriver builds the driver: the sampler, the timeline, and the pool on
+// a dialer to cfg.addr, with its load. It returns the goroutine count
+// before the pool existed, which Close must get back to.
+func newDriver(cfg *config, t0 time.Time, srv *server) (*driver, int, error) {
 	tcpDial, err := bench.LoopbackDialer(cfg.addr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 2
+		return nil, 0, err
 	}
 	smp := startSampler()
 	baseGoroutines := runtime.NumGoroutine()
@@ -167,14 +173,16 @@ func run(cfg *config) int {
 	tl.shardpool().watch(poolStats(pool))
 	go tl.run()
 	dr := &driver{cfg: cfg, t0: t0, srv: srv, d: d, pool: pool, load: newLoad(poolClient{pool}, d, tl.shardpool(), ownerShardpool, "", t0, cfg.workers), smp: smp, tl: tl}
+	return dr, baseGoroutines, nil
+}
 
-	fmt.Fprintf(os.Stderr, "chaos: redis-server %s (pid %d), %d workers, PoolSize %d, PoolTimeout %v, dial timeout %v, I/O deadline %v, %d round(s)\n",
-		cfg.addr, cfg.pid, cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, cfg.rounds)
-	fatal := dr.rounds()
-
-	// Close the pools and the proxies: every goroutine they started must
-	// be gone.
+// closeAll closes the pools and the proxies, stops the sampler and the
+// timeline and writes the timeline's files, and adds the "pool Close" row:
+// every goroutine the pools and proxies started must be gone, back to
+// baseGoroutines. Its error is the timeline's files not written.
+func (dr *driver) closeAll(baseGoroutines int) error {
 	dr.closeNet()
+	pool := dr.pool
 	closeRow := &row{fault: "pool Close", gBefore: runtime.NumGoroutine(), lenBefore: pool.Len()}
 	closed := make(chan error, 1)
 	go func() { closed <- pool.Close() }()
@@ -186,12 +194,11 @@ func run(cfg *config) int {
 	case <-time.After(5 * time.Second):
 		closeRow.violate("Close did not return within 5s")
 	}
-	smp.watch(nil)
-	smp.close()
-	tl.close()
+	dr.smp.watch(nil)
+	dr.smp.close()
+	dr.tl.close()
 	if err := dr.writeTimeline(); err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 2
+		return err
 	}
 	closeRow.gAfter = waitGoroutines(baseGoroutines, 2*time.Second)
 	closeRow.lenAfter = pool.Len()
@@ -205,17 +212,23 @@ func run(cfg *config) int {
 	}
 	closeRow.notes = append(closeRow.notes, fmt.Sprintf("goroutines before the pool existed: %d", baseGoroutines))
 	dr.rows = append(dr.rows, closeRow)
+	return nil
+}
 
+// finish draws the round charts, prints the report (and writes it to -out)
+// and returns the exit status: 1 if a row violated a bound or the run could
+// not go on (fatal), 2 if the report could not be written.
+func (dr *driver) finish(fatal error) int {
 	// A chart that cannot be drawn costs the report its pictures, not its
 	// results: the rows and their verdict are printed all the same.
 	charts, err := dr.writeRoundCharts()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos: round charts:", err)
 	}
-	report := dr.report(time.Since(t0), fatal, charts)
+	report := dr.report(time.Since(dr.t0), fatal, charts)
 	fmt.Print(report)
-	if cfg.out != "" {
-		if err := os.WriteFile(cfg.out, []byte(report), 0o644); err != nil {
+	if dr.cfg.out != "" {
+		if err := os.WriteFile(dr.cfg.out, []byte(report), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "chaos:", err)
 			return 2
 		}
@@ -229,183 +242,4 @@ func run(cfg *config) int {
 		return 1
 	}
 	return 0
-}
-
-// writeTimeline writes the timeline's CSV and chart, where asked.
-func (dr *driver) writeTimeline() error {
-	if dr.cfg.csv != "" {
-		if err := dr.tl.writeCSV(dr.cfg.csv); err != nil {
-			return err
-		}
-	}
-	if dr.cfg.chart != "" {
-		return dr.tl.writeChart(dr.cfg.chart)
-	}
-	return nil
-}
-
-// waitGoroutines waits up to bound for the goroutine count to fall to want,
-// and returns the count.
-func waitGoroutines(want int, bound time.Duration) int {
-	deadline := time.Now().Add(bound)
-	n := runtime.NumGoroutine()
-	for i := 0; n > want && time.Now().Before(deadline) && i < 1000; i++ {
-		time.Sleep(5 * time.Millisecond)
-		n = runtime.NumGoroutine()
-	}
-	return n
-}
-
-// rounds runs the warm-up and the selected faults cfg.rounds times: the
-// process faults (procFaults), then the network faults (netFaults), each
-// in its table's order. It returns an error when the run cannot go on (a
-// hang, the server not coming back).
-func (dr *driver) rounds() error {
-	for r := 1; r <= dr.cfg.rounds; r++ {
-		steps := []func(string) error{dr.warmup}
-		for _, f := range procFaults {
-			if dr.cfg.faults[f.name] {
-				steps = append(steps, func(round string) error { return f.run(dr, round) })
-			}
-		}
-		for _, f := range netFaults(dr.cfg) {
-			steps = append(steps, func(round string) error { return dr.netRound(f, round) })
-		}
-		for _, step := range steps {
-			if err := step(fmt.Sprintf(" #%d", r)); err != nil {
-				fmt.Fprintln(os.Stderr, "chaos: VIOLATION:", err)
-				if errors.Is(err, errHang) {
-					_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
-				}
-				return err
-			}
-		}
-		// The network faults' pools and proxies go at the end of each
-		// round: their connections (and toxiproxy's goroutines for
-		// each) would otherwise sit through the next round's server
-		// faults and blur its goroutine counts.
-		dr.closeNet()
-	}
-	return nil
-}
-
-// since returns the offset of now from the start of the run.
-func (dr *driver) since() time.Duration { return time.Since(dr.t0) }
-
-// halt ends the current segment of load, bounded so that a hang is caught.
-func (dr *driver) halt() (segment, error) {
-	s, err := dr.load.halt(dr.cfg.reqBound() + time.Second)
-	dr.ops += s.ok + s.errs
-	return s, err
-}
-
-// begin starts a row: load running, a moment to settle, then the "before"
-// measurements.
-func (dr *driver) begin(fault string) *row {
-	r := &row{fault: fault, from: dr.since()}
-	dr.tl.mark(fault)
-	r.gBefore, r.heapBefore = measure()
-	r.lenBefore = dr.pool.Len()
-	dr.smp.resetMax()
-	dr.rows = append(dr.rows, r)
-	return r
-}
-
-// checkShared checks the bounds every row of shardpool's shares, fault
-// rounds and network rounds alike: PoolSize never exceeded, no wrong reply,
-// no panic; and notes errors of no expected kind and stalls of the driver
-// itself.
-func (r *row) checkShared(s segment, cfg *config) {
-	if r.lenMax > cfg.poolSize {
-		r.violate(fmt.Sprintf("pool Len reached %d, over PoolSize %d", r.lenMax, cfg.poolSize))
-	}
-	if n := s.kinds[stageIO][classWrong] + s.kinds[stageGet][classWrong]; n > 0 {
-		r.violate(fmt.Sprintf("%d wrong replies (a socket shared by two callers?): %s", n, s.sample[stageIO][classWrong]))
-	}
-	if n := s.kinds[stageGet][classOther] + s.kinds[stageIO][classOther]; n > 0 {
-		r.notes = append(r.notes, fmt.Sprintf("%d errors of no expected kind", n))
-	}
-	for _, p := range s.panics {
-		r.violate("panic in " + p)
-	}
-	if r.stall > cfg.slack {
-		r.notes = append(r.notes, fmt.Sprintf("the driver itself stalled for %v (CPU starvation or a pause of the process): time bounds in this row met that stall too", r.stall))
-	}
-}
-
-// end takes the "after" measurements with load still running, then halts
-// the load and checks the segment's common bounds.
-func (dr *driver) end(r *row) (segment, error) {
-	r.gAfter, r.heapAfter = measure()
-	r.lenAfter = dr.pool.Len()
-	r.gMax, r.lenMax, r.stall = dr.smp.max()
-	r.gMax = max(r.gMax, r.gBefore, r.gAfter)
-	r.lenMax = max(r.lenMax, r.lenBefore, r.lenAfter)
-	s, err := dr.halt()
-	r.to = dr.since()
-	if err != nil {
-		r.violate(err.Error())
-		return s, err
-	}
-	r.seg = s
-	cfg := dr.cfg
-	if s.maxGet > cfg.getBound() {
-		r.violate(fmt.Sprintf("a Get took %v, bound %v (PoolTimeout + dial timeout + slack)", s.maxGet, cfg.getBound()))
-	}
-	if s.maxReq > cfg.reqBound() {
-		r.violate(fmt.Sprintf("a request took %v, bound %v (PoolTimeout + dial timeout + I/O deadline + slack)", s.maxReq, cfg.reqBound()))
-	}
-	if g := max(r.gAfter, r.gMax); g > r.gBefore+cfg.goroutines {
-		r.violate(fmt.Sprintf("goroutines grew from %d to %d (slack %d)", r.gBefore, g, cfg.goroutines))
-	}
-	if r.heapAfter > r.heapBefore+cfg.heapMiB<<20 {
-		r.violate(fmt.Sprintf("live heap grew from %d KiB to %d KiB (slack %d MiB)", r.heapBefore>>10, r.heapAfter>>10, cfg.heapMiB))
-	}
-	r.checkShared(s, cfg)
-	return s, nil
-}
-
-// measure returns the goroutine count and, after a GC, the live heap.
-func measure() (int, uint64) {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return runtime.NumGoroutine(), ms.HeapAlloc
-}
-
-// sleep waits d; every wait of the driver is a bounded sleep.
-func sleep(d time.Duration) { time.Sleep(d) }
-
-// warmup checks that the pool serves before any fault.
-func (dr *driver) warmup(round string) error {
-	dr.load.start()
-	sleep(dr.cfg.warmup)
-	s, err := dr.halt()
-	if err != nil {
-		return err
-	}
-	if s.ok == 0 || s.errs > 0 {
-		return fmt.Errorf("warm-up%s: %d requests served, %d errors (%s): the server is not usable", round, s.ok, s.errs, firstSample(s))
-	}
-	return nil
-}
-
-func firstSample(s segment) string {
-	var parts []string
-	for st := range numStages {
-		for c := range numClasses {
-			if s.sample[st][c] != "" {
-				parts = append(parts, s.sample[st][c])
-			}
-		}
-	}
-	return strings.Join(parts, "; ")
-}
-
-// offset returns t-ref, or "never" as a duration string when t is unset.
-func offset(t, ref time.Duration) string {
-	if t == 0 {
-		return "never"
-	}
-	return (t - ref).Round(100 * time.Microsecond).String()
 }
