@@ -34,10 +34,11 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/shardpool/shardpool/bench/internal/freeport"
 )
 
 func main() {
@@ -146,11 +147,10 @@ func readMachine(path string) ([][2]string, error) {
 
 // freePort prints a port the kernel reports free on 127.0.0.1.
 func freePort() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	fmt.Println(port)
 	return nil
 }

@@ -77,68 +77,17 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/shardpool/shardpool"
 	"github.com/shardpool/shardpool/bench"
 )
-
-// probeGap is how often, at most, shardpool's probe dials while its
-// breaker is open and Gets keep failing fast (dial.go; with no Gets, once a
-// second). Under the driver's load it dials that often, and recovery after
-// a restart is bounded by it.
-const probeGap = 100 * time.Millisecond
-
-// config is the driver's settings.
-type config struct {
-	addr    string
-	pid     int
-	pidfile string
-	out     string
-	csv     string // the timeline, one line per tick
-	chart   string // the timeline, drawn (PNG)
-	charts  string // directory of one chart per fault (PNG)
-	short   bool
-	rounds  int
-	faults  map[string]bool
-
-	workers     int
-	poolSize    int
-	poolTimeout time.Duration
-	dialTimeout time.Duration
-	healthIdle  time.Duration // Options.HealthCheckIdle
-	killIdle    time.Duration // how long killed connections sit idle before the load resumes
-	ioTimeout   time.Duration
-	slack       time.Duration // scheduling slack on every time bound
-	recoverMax  time.Duration // bound on recovery after restart and SIGCONT
-	goroutines  int           // allowed goroutine growth
-	heapMiB     uint64        // allowed live-heap growth
-	deadline    time.Duration // the whole run
-
-	warmup, outage, restartWatch, freeze, contWatch, killWatch time.Duration
-
-	// The network-fault rounds (netfault.go).
-	goredis    bool          // run go-redis v9 beside shardpool
-	latency    time.Duration // the latency toxic's
-	latencyFor time.Duration // how long it stays
-	bandwidth  int64         // the bandwidth toxic's rate, KB/s
-	netFault   time.Duration // how long the other toxics stay
-	netWatch   time.Duration // how long the pools are watched after
-
-	serverArgs []string
-}
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
@@ -152,153 +101,36 @@ func main() {
 	os.Exit(run(cfg))
 }
 
-func parseFlags(args []string) (*config, error) {
-	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
-	cfg := &config{}
-	freeport := fs.Bool("freeport", false, "print a free TCP port of 127.0.0.1 and exit")
-	fs.StringVar(&cfg.addr, "addr", "", "address of the redis-server (loopback only)")
-	fs.IntVar(&cfg.pid, "pid", 0, "pid of the redis-server")
-	fs.StringVar(&cfg.pidfile, "pidfile", "", "file to write the pid of a restarted server to")
-	fs.StringVar(&cfg.out, "out", "", "also write the results to this file")
-	fs.StringVar(&cfg.csv, "timeline", "", "write the timeline (pool state every 100 ms) to this CSV file")
-	fs.StringVar(&cfg.chart, "chart", "", "draw the timeline to this PNG file")
-	fs.StringVar(&cfg.charts, "round-charts", "", "draw each fault's window of the timeline to DIR/chaos-round-N-FAULT.png, linked from -out")
-	fs.BoolVar(&cfg.short, "short", false, "short phases, one round (CI)")
-	faults := fs.String("faults", strings.Join(allFaults, ","), "faults to inject, in this order each round: kill (SIGKILL and the restart), stop (SIGSTOP, SIGCONT), clientkill, hungprobe, "+
-		"and the network faults through toxiproxy: latency, blackhole (established connections), dialhole (new dials), reset (reset_peer), bandwidth")
-	fs.BoolVar(&cfg.goredis, "goredis", true, "run the go-redis v9 client beside shardpool in the network faults")
-	fs.DurationVar(&cfg.latency, "latency", 50*time.Millisecond, "the latency fault's added latency (whole milliseconds)")
-	fs.DurationVar(&cfg.latencyFor, "latency-for", 5*time.Second, "how long the latency fault lasts")
-	fs.Int64Var(&cfg.bandwidth, "bandwidth", 1, "the bandwidth fault's rate, KB/s: 1 or 2")
-	fs.DurationVar(&cfg.netFault, "net-fault", 2*time.Second, "how long each other network fault lasts")
-	fs.DurationVar(&cfg.netWatch, "net-watch", 2500*time.Millisecond, "how long the pools are watched after a network fault ends")
-	fs.IntVar(&cfg.rounds, "rounds", 0, "rounds of the faults (default 1 with -short, else 3)")
-	fs.IntVar(&cfg.workers, "workers", 48, "goroutines driving load")
-	fs.IntVar(&cfg.poolSize, "pool-size", 16, "Options.PoolSize")
-	fs.DurationVar(&cfg.poolTimeout, "pool-timeout", 500*time.Millisecond, "Options.PoolTimeout")
-	fs.DurationVar(&cfg.dialTimeout, "dial-timeout", 250*time.Millisecond, "Options.DialTimeout")
-	fs.DurationVar(&cfg.healthIdle, "health-check-idle", 0, "Options.HealthCheckIdle (0: the pool's default, 1s; negative: no checks)")
-	fs.DurationVar(&cfg.killIdle, "kill-idle", 1200*time.Millisecond, "how long the connections CLIENT KILL closed sit idle before the load resumes")
-	fs.DurationVar(&cfg.ioTimeout, "io-timeout", 200*time.Millisecond, "deadline of each command's I/O")
-	fs.DurationVar(&cfg.slack, "slack", 300*time.Millisecond, "scheduling slack allowed on every time bound")
-	fs.DurationVar(&cfg.recoverMax, "recover-max", 2*time.Second, "bound on recovery after a restart or SIGCONT")
-	fs.IntVar(&cfg.goroutines, "goroutine-slack", 4, "allowed goroutine growth over a fault")
-	fs.Uint64Var(&cfg.heapMiB, "heap-slack-mib", 8, "allowed live-heap growth over a fault, MiB")
-	fs.DurationVar(&cfg.deadline, "deadline", 0, "bound on the whole run (default 150s with -short, else 10m)")
-	err := fs.Parse(args)
-	if err != nil {
-		return nil, err
-	}
-	if *freeport {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		fmt.Println(ln.Addr().(*net.TCPAddr).Port)
-		return nil, ln.Close()
-	}
-	cfg.serverArgs = fs.Args()
-	switch {
-	case cfg.addr == "" || cfg.pid <= 0 || len(cfg.serverArgs) == 0:
-		return nil, errors.New("usage: chaos -addr 127.0.0.1:PORT -pid PID [-pidfile FILE] [-short] [-faults LIST] [-out FILE] [-round-charts DIR] -- SERVER [ARGS]")
-	case cfg.workers < 1 || cfg.poolSize < 1 || cfg.poolTimeout <= 0 || cfg.dialTimeout <= 0 || cfg.ioTimeout <= 0:
-		return nil, errors.New("-workers, -pool-size and the timeouts must be positive")
-	}
-	if err := bench.CheckLoopback(cfg.addr); err != nil {
-		return nil, err
-	}
-	if cfg.latency < time.Millisecond || cfg.latencyFor <= 0 || cfg.netFault <= 0 || cfg.netWatch <= 0 {
-		return nil, errors.New("-latency (1ms or more), -latency-for, -net-fault and -net-watch must be positive")
-	}
-	// Above 2 KB/s a SET spends under 20 ms on the wire, which requests
-	// without the toxic reach too on 2 busy cores: the fault could not be
-	// told from noise (see netFaults).
-	if cfg.bandwidth < 1 || cfg.bandwidth > 2 {
-		return nil, errors.New("-bandwidth must be 1 or 2 (KB/s): faster, a request's time on the wire falls into the noise")
-	}
-	if cfg.faults, err = parseFaults(*faults); err != nil {
-		return nil, err
-	}
-	if cfg.short {
-		cfg.warmup, cfg.outage, cfg.restartWatch = time.Second, 2500*time.Millisecond, 3*time.Second
-		cfg.freeze, cfg.contWatch, cfg.killWatch = 1500*time.Millisecond, 2*time.Second, 1500*time.Millisecond
-	} else {
-		// A 4 s freeze puts about 320 connections (PoolSize places, one
-		// per I/O deadline each) in the server's accept queue of 511.
-		cfg.warmup, cfg.outage, cfg.restartWatch = 3*time.Second, 15*time.Second, 8*time.Second
-		cfg.freeze, cfg.contWatch, cfg.killWatch = 4*time.Second, 6*time.Second, 4*time.Second
-	}
-	if cfg.rounds <= 0 {
-		cfg.rounds = 3
-		if cfg.short {
-			cfg.rounds = 1
-		}
-	}
-	if cfg.deadline <= 0 {
-		cfg.deadline = 10 * time.Minute
-		if cfg.short {
-			// About 45 s of faults on 2 cores; CI allows 3 minutes,
-			// compiling included.
-			cfg.deadline = 150 * time.Second
-		}
-	}
-	return cfg, nil
-}
-
-// allFaults are the -faults names, in the order they run each round.
-var allFaults = append([]string{"kill", "stop", "clientkill", "hungprobe"}, netFaultNames...)
-
-// parseFaults parses -faults: names from allFaults, comma-separated.
-func parseFaults(list string) (map[string]bool, error) {
-	faults := map[string]bool{}
-	for _, f := range strings.Split(list, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		if !slices.Contains(allFaults, f) {
-			return nil, fmt.Errorf("-faults: unknown fault %q (known: %s)", f, strings.Join(allFaults, ", "))
-		}
-		faults[f] = true
-	}
-	if len(faults) == 0 {
-		return nil, errors.New("-faults: no fault selected")
-	}
-	return faults, nil
-}
-
-// getBound is the longest a Get may take: the wait for a place, then the
-// dial into it.
-func (c *config) getBound() time.Duration { return c.poolTimeout + c.dialTimeout + c.slack }
-
-// reqBound is the longest a request (Get and one command) may take.
-func (c *config) reqBound() time.Duration {
-	return c.poolTimeout + c.dialTimeout + c.ioTimeout + c.slack
-}
-
-// driver holds the run's state.
-type driver struct {
-	cfg  *config
-	t0   time.Time
-	srv  *server
-	d    *dialer
-	pool *shardpool.ConnPool
-	load *load
-	smp  *sampler
-	tl   *timeline
-	net  *netRig // the network rounds' proxies and pools; nil until the first
-	rows []*row
-	ops  int64
-	// goredisHung is set once go-redis's load hung: go-redis is then left
-	// out of every later network round, whose rigs are built anew.
-	goredisHung bool
-}
-
+// run runs the driver and returns the exit status: 0, 1 if a bound was
+// violated, 2 for a setup error.
 func run(cfg *config) int {
 	t0 := time.Now()
 	srv := &server{addr: cfg.addr, args: cfg.serverArgs, pidfile: cfg.pidfile}
 	srv.pid.Store(int64(cfg.pid))
+	watchdog := guard(srv, cfg.deadline)
+	defer watchdog.Stop()
+	defer srv.release()
 
-	// Whatever way we leave, the server is not left frozen.
+	dr, baseGoroutines, err := newDriver(cfg, t0, srv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		return 2
+	}
+	fmt.Fprintf(os.Stderr, "chaos: redis-server %s (pid %d), %d workers, PoolSize %d, PoolTimeout %v, dial timeout %v, I/O deadline %v, %d round(s)\n",
+		cfg.addr, cfg.pid, cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, cfg.rounds)
+	fatal := dr.rounds()
+	if err := dr.closeAll(baseGoroutines); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		return 2
+	}
+	return dr.finish(fatal)
+}
+
+// guard makes sure that, whatever way the driver leaves, the server is not
+// left frozen: on SIGINT or SIGTERM it thaws the server and exits with 130,
+// and past the deadline it thaws it, prints the goroutines and exits with
+// 1. The caller stops the returned watchdog when the run ends.
+func guard(srv *server, deadline time.Duration) *time.Timer {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -307,19 +139,21 @@ func run(cfg *config) int {
 		fmt.Fprintf(os.Stderr, "chaos: %v\n", sig)
 		os.Exit(130)
 	}()
-	watchdog := time.AfterFunc(cfg.deadline, func() {
+	return time.AfterFunc(deadline, func() {
 		srv.release()
-		fmt.Fprintf(os.Stderr, "chaos: VIOLATION: the run passed its deadline of %v; goroutines:\n", cfg.deadline)
+		fmt.Fprintf(os.Stderr, "chaos: VIOLATION: the run passed its deadline of %v; goroutines:\n", deadline)
 		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
 		os.Exit(1)
 	})
-	defer watchdog.Stop()
-	defer srv.release()
+}
 
+// newDriver builds the driver: the sampler, the timeline, and the pool on
+// a dialer to cfg.addr, with its load. It returns the goroutine count
+// before the pool existed, which Close must get back to.
+func newDriver(cfg *config, t0 time.Time, srv *server) (*driver, int, error) {
 	tcpDial, err := bench.LoopbackDialer(cfg.addr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 2
+		return nil, 0, err
 	}
 	smp := startSampler()
 	baseGoroutines := runtime.NumGoroutine()
@@ -339,14 +173,16 @@ func run(cfg *config) int {
 	tl.shardpool().watch(poolStats(pool))
 	go tl.run()
 	dr := &driver{cfg: cfg, t0: t0, srv: srv, d: d, pool: pool, load: newLoad(poolClient{pool}, d, tl.shardpool(), ownerShardpool, "", t0, cfg.workers), smp: smp, tl: tl}
+	return dr, baseGoroutines, nil
+}
 
-	fmt.Fprintf(os.Stderr, "chaos: redis-server %s (pid %d), %d workers, PoolSize %d, PoolTimeout %v, dial timeout %v, I/O deadline %v, %d round(s)\n",
-		cfg.addr, cfg.pid, cfg.workers, cfg.poolSize, cfg.poolTimeout, cfg.dialTimeout, cfg.ioTimeout, cfg.rounds)
-	fatal := dr.rounds()
-
-	// Close the pools and the proxies: every goroutine they started must
-	// be gone.
+// closeAll closes the pools and the proxies, stops the sampler and the
+// timeline and writes the timeline's files, and adds the "pool Close" row:
+// every goroutine the pools and proxies started must be gone, back to
+// baseGoroutines. Its error is the timeline's files not written.
+func (dr *driver) closeAll(baseGoroutines int) error {
 	dr.closeNet()
+	pool := dr.pool
 	closeRow := &row{fault: "pool Close", gBefore: runtime.NumGoroutine(), lenBefore: pool.Len()}
 	closed := make(chan error, 1)
 	go func() { closed <- pool.Close() }()
@@ -358,12 +194,11 @@ func run(cfg *config) int {
 	case <-time.After(5 * time.Second):
 		closeRow.violate("Close did not return within 5s")
 	}
-	smp.watch(nil)
-	smp.close()
-	tl.close()
+	dr.smp.watch(nil)
+	dr.smp.close()
+	dr.tl.close()
 	if err := dr.writeTimeline(); err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 2
+		return err
 	}
 	closeRow.gAfter = waitGoroutines(baseGoroutines, 2*time.Second)
 	closeRow.lenAfter = pool.Len()
@@ -377,17 +212,23 @@ func run(cfg *config) int {
 	}
 	closeRow.notes = append(closeRow.notes, fmt.Sprintf("goroutines before the pool existed: %d", baseGoroutines))
 	dr.rows = append(dr.rows, closeRow)
+	return nil
+}
 
+// finish draws the round charts, prints the report (and writes it to -out)
+// and returns the exit status: 1 if a row violated a bound or the run could
+// not go on (fatal), 2 if the report could not be written.
+func (dr *driver) finish(fatal error) int {
 	// A chart that cannot be drawn costs the report its pictures, not its
 	// results: the rows and their verdict are printed all the same.
 	charts, err := dr.writeRoundCharts()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos: round charts:", err)
 	}
-	report := dr.report(time.Since(t0), fatal, charts)
+	report := dr.report(time.Since(dr.t0), fatal, charts)
 	fmt.Print(report)
-	if cfg.out != "" {
-		if err := os.WriteFile(cfg.out, []byte(report), 0o644); err != nil {
+	if dr.cfg.out != "" {
+		if err := os.WriteFile(dr.cfg.out, []byte(report), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "chaos:", err)
 			return 2
 		}
@@ -401,485 +242,4 @@ func run(cfg *config) int {
 		return 1
 	}
 	return 0
-}
-
-// writeTimeline writes the timeline's CSV and chart, where asked.
-func (dr *driver) writeTimeline() error {
-	if dr.cfg.csv != "" {
-		if err := dr.tl.writeCSV(dr.cfg.csv); err != nil {
-			return err
-		}
-	}
-	if dr.cfg.chart != "" {
-		return dr.tl.writeChart(dr.cfg.chart)
-	}
-	return nil
-}
-
-// waitGoroutines waits up to bound for the goroutine count to fall to want,
-// and returns the count.
-func waitGoroutines(want int, bound time.Duration) int {
-	deadline := time.Now().Add(bound)
-	n := runtime.NumGoroutine()
-	for i := 0; n > want && time.Now().Before(deadline) && i < 1000; i++ {
-		time.Sleep(5 * time.Millisecond)
-		n = runtime.NumGoroutine()
-	}
-	return n
-}
-
-// rounds runs the warm-up and the selected faults cfg.rounds times, the
-// network faults last. It returns
-// an error when the run cannot go on (a hang, the server not coming back).
-func (dr *driver) rounds() error {
-	for r := 1; r <= dr.cfg.rounds; r++ {
-		steps := []func(string) error{dr.warmup}
-		if dr.cfg.faults["kill"] {
-			steps = append(steps, dr.sigkillAndRestart)
-		}
-		if dr.cfg.faults["stop"] {
-			steps = append(steps, dr.sigstop)
-		}
-		if dr.cfg.faults["clientkill"] {
-			steps = append(steps, dr.clientKill)
-		}
-		if dr.cfg.faults["hungprobe"] {
-			steps = append(steps, dr.hungProbe)
-		}
-		for _, f := range netFaults(dr.cfg) {
-			steps = append(steps, func(round string) error { return dr.netRound(f, round) })
-		}
-		for _, step := range steps {
-			if err := step(fmt.Sprintf(" #%d", r)); err != nil {
-				fmt.Fprintln(os.Stderr, "chaos: VIOLATION:", err)
-				if errors.Is(err, errHang) {
-					_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
-				}
-				return err
-			}
-		}
-		// The network faults' pools and proxies go at the end of each
-		// round: their connections (and toxiproxy's goroutines for
-		// each) would otherwise sit through the next round's server
-		// faults and blur its goroutine counts.
-		dr.closeNet()
-	}
-	return nil
-}
-
-// since returns the offset of now from the start of the run.
-func (dr *driver) since() time.Duration { return time.Since(dr.t0) }
-
-// halt ends the current segment of load, bounded so that a hang is caught.
-func (dr *driver) halt() (segment, error) {
-	s, err := dr.load.halt(dr.cfg.reqBound() + time.Second)
-	dr.ops += s.ok + s.errs
-	return s, err
-}
-
-// begin starts a row: load running, a moment to settle, then the "before"
-// measurements.
-func (dr *driver) begin(fault string) *row {
-	r := &row{fault: fault, from: dr.since()}
-	dr.tl.mark(fault)
-	r.gBefore, r.heapBefore = measure()
-	r.lenBefore = dr.pool.Len()
-	dr.smp.resetMax()
-	dr.rows = append(dr.rows, r)
-	return r
-}
-
-// checkShared checks the bounds every row of shardpool's shares, fault
-// rounds and network rounds alike: PoolSize never exceeded, no wrong reply,
-// no panic; and notes errors of no expected kind and stalls of the driver
-// itself.
-func (r *row) checkShared(s segment, cfg *config) {
-	if r.lenMax > cfg.poolSize {
-		r.violate(fmt.Sprintf("pool Len reached %d, over PoolSize %d", r.lenMax, cfg.poolSize))
-	}
-	if n := s.kinds[stageIO][classWrong] + s.kinds[stageGet][classWrong]; n > 0 {
-		r.violate(fmt.Sprintf("%d wrong replies (a socket shared by two callers?): %s", n, s.sample[stageIO][classWrong]))
-	}
-	if n := s.kinds[stageGet][classOther] + s.kinds[stageIO][classOther]; n > 0 {
-		r.notes = append(r.notes, fmt.Sprintf("%d errors of no expected kind", n))
-	}
-	for _, p := range s.panics {
-		r.violate("panic in " + p)
-	}
-	if r.stall > cfg.slack {
-		r.notes = append(r.notes, fmt.Sprintf("the driver itself stalled for %v (CPU starvation or a pause of the process): time bounds in this row met that stall too", r.stall))
-	}
-}
-
-// end takes the "after" measurements with load still running, then halts
-// the load and checks the segment's common bounds.
-func (dr *driver) end(r *row) (segment, error) {
-	r.gAfter, r.heapAfter = measure()
-	r.lenAfter = dr.pool.Len()
-	r.gMax, r.lenMax, r.stall = dr.smp.max()
-	r.gMax = max(r.gMax, r.gBefore, r.gAfter)
-	r.lenMax = max(r.lenMax, r.lenBefore, r.lenAfter)
-	s, err := dr.halt()
-	r.to = dr.since()
-	if err != nil {
-		r.violate(err.Error())
-		return s, err
-	}
-	r.seg = s
-	cfg := dr.cfg
-	if s.maxGet > cfg.getBound() {
-		r.violate(fmt.Sprintf("a Get took %v, bound %v (PoolTimeout + dial timeout + slack)", s.maxGet, cfg.getBound()))
-	}
-	if s.maxReq > cfg.reqBound() {
-		r.violate(fmt.Sprintf("a request took %v, bound %v (PoolTimeout + dial timeout + I/O deadline + slack)", s.maxReq, cfg.reqBound()))
-	}
-	if g := max(r.gAfter, r.gMax); g > r.gBefore+cfg.goroutines {
-		r.violate(fmt.Sprintf("goroutines grew from %d to %d (slack %d)", r.gBefore, g, cfg.goroutines))
-	}
-	if r.heapAfter > r.heapBefore+cfg.heapMiB<<20 {
-		r.violate(fmt.Sprintf("live heap grew from %d KiB to %d KiB (slack %d MiB)", r.heapBefore>>10, r.heapAfter>>10, cfg.heapMiB))
-	}
-	r.checkShared(s, cfg)
-	return s, nil
-}
-
-// measure returns the goroutine count and, after a GC, the live heap.
-func measure() (int, uint64) {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return runtime.NumGoroutine(), ms.HeapAlloc
-}
-
-// sleep waits d; every wait of the driver is a bounded sleep.
-func sleep(d time.Duration) { time.Sleep(d) }
-
-// warmup checks that the pool serves before any fault.
-func (dr *driver) warmup(round string) error {
-	dr.load.start()
-	sleep(dr.cfg.warmup)
-	s, err := dr.halt()
-	if err != nil {
-		return err
-	}
-	if s.ok == 0 || s.errs > 0 {
-		return fmt.Errorf("warm-up%s: %d requests served, %d errors (%s): the server is not usable", round, s.ok, s.errs, firstSample(s))
-	}
-	return nil
-}
-
-// sigkillAndRestart is faults 1 and 2.
-func (dr *driver) sigkillAndRestart(round string) error {
-	cfg := dr.cfg
-	// 1. SIGKILL mid-load.
-	dr.load.start()
-	sleep(200 * time.Millisecond)
-	r := dr.begin("SIGKILL" + round)
-	dr.d.arm()
-	dials0 := dr.d.dials.Load()
-	killAt := dr.since()
-	r.ref, r.refName = killAt, "SIGKILL"
-	if err := dr.srv.kill(3 * time.Second); err != nil {
-		r.violate(err.Error())
-		_, _ = dr.end(r)
-		return err
-	}
-	sleep(cfg.outage)
-	endAt := dr.since()
-	dials1 := dr.d.dials.Load()
-	s, err := dr.end(r)
-	if err != nil {
-		return err
-	}
-	r.detectLabel = "kill → breaker open"
-	r.recoverLabel = "(server down)"
-	trip := time.Duration(dr.d.trippedAt.Load())
-	if trip == 0 {
-		r.violate(fmt.Sprintf("the dial-error breaker never tripped: %d dials in %v of outage", dials1-dials0, cfg.outage))
-	} else {
-		r.detect, r.hasDetect = trip-killAt, true
-		after := dials1 - dr.d.dialsAtTrip.Load()
-		// Once open, only the probe dials, at most once per probeGap.
-		maxAfter := int64((endAt-trip)/probeGap) + 2
-		r.notes = append(r.notes, fmt.Sprintf("first error %v after the kill; dials: %d before the breaker opened, %d in the %v after (probe; bound %d)",
-			offset(s.firstErr, killAt), dr.d.dialsAtTrip.Load()-dials0, after, (endAt-trip).Round(time.Millisecond), maxAfter))
-		if after > maxAfter {
-			r.violate(fmt.Sprintf("%d dials after the breaker opened, expected at most %d (one per %v)", after, maxAfter, probeGap))
-		}
-		r.notes = append(r.notes, fmt.Sprintf("slowest failing Get that started after the breaker opened: %v", s.maxFastFail))
-		if s.maxFastFail > cfg.slack {
-			r.violate(fmt.Sprintf("a Get started after the breaker opened took %v to fail (bound: slack %v)", s.maxFastFail, cfg.slack))
-		}
-	}
-	if s.errs == 0 {
-		r.violate("no caller saw an error with the server killed")
-	}
-
-	// 2. Restart on the same port, load running.
-	dr.load.start()
-	sleep(100 * time.Millisecond)
-	r = dr.begin("restart" + round)
-	dr.d.arm()
-	r.ref, r.refName = dr.since(), "the restart"
-	backAt, err := dr.restartWatched(r, nil)
-	if err != nil {
-		return err
-	}
-	if ok := time.Duration(dr.d.firstOKAt.Load()); ok != 0 {
-		r.notes = append(r.notes, fmt.Sprintf("first successful dial (the probe) %v after the server accepted", offset(ok, backAt)))
-	}
-	return nil
-}
-
-// restartWatched restarts the server with the load running, watches for
-// restartWatch, and ends r with its detect (exec → accepting) and recovery
-// (accepting → all callers served) filled in. beforeEnd, if set, runs just
-// before r ends. It returns when the server accepted, as an offset.
-func (dr *driver) restartWatched(r *row, beforeEnd func()) (time.Duration, error) {
-	execAt := dr.since()
-	if err := dr.srv.restart(); err != nil {
-		r.violate(err.Error())
-		_, _ = dr.end(r)
-		return 0, err
-	}
-	if err := dr.srv.waitUp(10 * time.Second); err != nil {
-		r.violate(err.Error())
-		_, _ = dr.end(r)
-		return 0, err
-	}
-	backAt := dr.since()
-	sleep(dr.cfg.restartWatch)
-	if beforeEnd != nil {
-		beforeEnd()
-	}
-	s, err := dr.end(r)
-	if err != nil {
-		return backAt, err
-	}
-	r.detectLabel, r.recoverLabel = "exec → accepting", "accepting → all callers served"
-	r.detect, r.hasDetect = backAt-execAt, true
-	dr.recovery(r, s, backAt, "the server accepting connections")
-	return backAt, nil
-}
-
-// recovery fills in r's recovery from ref and checks it against the bound.
-func (dr *driver) recovery(r *row, s segment, ref time.Duration, what string) {
-	switch {
-	case s.unrecovered > 0:
-		r.violate(fmt.Sprintf("%d workers never succeeded again after %s (last error %v after it)", s.unrecovered, what, offset(s.lastErr, ref)))
-	case s.lastOK < ref:
-		r.violate("no request succeeded after " + what)
-	default:
-		// Workers that saw no error after ref were serving at ref.
-		r.recover, r.hasRecover = max(s.recoveredAt-ref, 0), true
-		if r.recover > dr.cfg.recoverMax {
-			r.violate(fmt.Sprintf("recovery took %v after %s, bound %v", r.recover, what, dr.cfg.recoverMax))
-		}
-	}
-}
-
-// sigstop is fault 3: the server frozen, then thawed.
-func (dr *driver) sigstop(round string) error {
-	cfg := dr.cfg
-	dr.load.start()
-	sleep(300 * time.Millisecond)
-	r := dr.begin("SIGSTOP+SIGCONT" + round)
-	dr.d.arm()
-	stopAt := dr.since()
-	r.ref, r.refName = stopAt, "SIGSTOP"
-	if err := dr.srv.signal(syscall.SIGSTOP); err != nil {
-		r.violate(err.Error())
-		_, _ = dr.end(r)
-		return err
-	}
-	sleep(cfg.freeze)
-	contAt := dr.since()
-	if err := dr.srv.signal(syscall.SIGCONT); err != nil {
-		r.violate(err.Error())
-		_, _ = dr.end(r)
-		return err
-	}
-	sleep(cfg.contWatch)
-	s, err := dr.end(r)
-	if err != nil {
-		return err
-	}
-	r.detectLabel, r.recoverLabel = "stop → first error", "cont → all callers served"
-	if s.firstErr != 0 {
-		r.detect, r.hasDetect = s.firstErr-stopAt, true
-	} else {
-		r.violate(fmt.Sprintf("no caller saw an error during a %v freeze", cfg.freeze))
-	}
-	dr.recovery(r, s, contAt, "SIGCONT")
-	if trip := time.Duration(dr.d.trippedAt.Load()); trip != 0 {
-		r.notes = append(r.notes, fmt.Sprintf("the dial-error breaker opened %v after SIGSTOP (accept queue full)", trip-stopAt))
-	}
-	return nil
-}
-
-// clientKill is fault 4: the server closes its side of the idle connections.
-func (dr *driver) clientKill(round string) error {
-	cfg := dr.cfg
-	dr.load.start()
-	sleep(300 * time.Millisecond)
-	r := dr.begin("CLIENT KILL" + round)
-	// Let the load go, and make every connection idle and live.
-	if _, err := dr.halt(); err != nil {
-		r.violate(err.Error())
-		return err
-	}
-	if err := fill(dr.pool, cfg.poolSize); err != nil {
-		r.violate("filling the pool: " + err.Error())
-		dr.load.start()
-		_, _ = dr.end(r)
-		return nil
-	}
-	idle := dr.pool.IdleLen()
-	r.lenBefore = dr.pool.Len()
-	killed, err := dr.srv.clientKill()
-	if err != nil {
-		r.violate("CLIENT KILL: " + err.Error())
-		dr.load.start()
-		_, _ = dr.end(r)
-		return nil
-	}
-	// The FINs arrive, and the connections sit idle for killIdle, as
-	// connections a server closes for idleness have.
-	sleep(cfg.killIdle)
-	resumeAt := dr.since()
-	r.ref, r.refName = resumeAt, "the load resumed"
-	dr.load.start()
-	sleep(cfg.killWatch)
-	s, err := dr.end(r)
-	if err != nil {
-		return err
-	}
-	r.detectLabel, r.recoverLabel = "resume → first error", "resume → all callers served"
-	if s.firstErr != 0 {
-		r.detect, r.hasDetect = s.firstErr-resumeAt, true
-	}
-	dr.recovery(r, s, resumeAt, "the load resumed")
-	peer := s.kinds[stageIO][classPeer]
-	r.notes = append(r.notes, fmt.Sprintf("%d idle connections, %d killed by the server; %d callers met a dead socket (EOF/reset)", idle, killed, peer))
-	if killed < idle {
-		r.violate(fmt.Sprintf("CLIENT KILL closed %d connections, the pool had %d idle", killed, idle))
-	}
-	if s.errs > int64(killed) {
-		r.violate(fmt.Sprintf("%d errors for %d dead sockets: a dead socket was handed out more than once, or healthy requests failed", s.errs, killed))
-	}
-	st := dr.pool.Stats()
-	r.notes = append(r.notes, fmt.Sprintf("idle %v before the load resumed; the pool's health checks dropped %d connections so far (Stats.Unhealthy)", cfg.killIdle, st.Unhealthy))
-	if cfg.healthIdle >= 0 && cfg.killIdle > cfg.effectiveHealthIdle() && s.errs > 0 {
-		r.violate(fmt.Sprintf("%d callers met a dead socket idle past HealthCheckIdle %v: the health check let it through", s.errs, cfg.effectiveHealthIdle()))
-	}
-	return nil
-}
-
-// effectiveHealthIdle is the pool's HealthCheckIdle after its defaults.
-func (c *config) effectiveHealthIdle() time.Duration {
-	if c.healthIdle == 0 {
-		return shardpool.DefaultHealthCheckIdle
-	}
-	return c.healthIdle
-}
-
-// hungProbe is fault 5: the server is killed; once the breaker is open, the
-// probe's next dial hangs in a Dialer that ignores its context; then the
-// server restarts. The probe must give up on the hung dial after the dial
-// timeout and dial again one probe interval later, so that the pool serves
-// within the recovery bound of the server accepting again.
-func (dr *driver) hungProbe(round string) error {
-	cfg := dr.cfg
-	dr.load.start()
-	sleep(200 * time.Millisecond)
-	r := dr.begin("hung probe dial" + round)
-	defer dr.d.releaseHung()
-	dr.d.arm()
-	killAt := dr.since()
-	r.ref, r.refName = killAt, "SIGKILL"
-	if err := dr.srv.kill(3 * time.Second); err != nil {
-		r.violate(err.Error())
-		_, _ = dr.end(r)
-		return err
-	}
-	if !waitFor(cfg.outage, func() bool { return dr.d.trippedAt.Load() != 0 }) {
-		r.violate("the dial-error breaker never opened")
-		_, _ = dr.end(r)
-		return nil
-	}
-	dr.d.hangNextDial()
-	if !waitFor(2*time.Second+cfg.slack, func() bool { return dr.d.hungAt.Load() != 0 }) { // the probe dials at least once a second
-		r.violate("the probe never dialed after the breaker opened")
-		_, _ = dr.end(r)
-		return nil
-	}
-	hungAt := time.Duration(dr.d.hungAt.Load())
-	// Released only at the end: the pool had to recover without it.
-	backAt, err := dr.restartWatched(r, dr.d.releaseHung)
-	if err != nil {
-		return err
-	}
-	r.notes = append(r.notes, fmt.Sprintf("the probe's dial hung from %v after the kill until the end of the row; the server accepted %v after that",
-		hungAt-killAt, backAt-hungAt))
-	if ok := time.Duration(dr.d.firstOKAt.Load()); ok != 0 {
-		r.notes = append(r.notes, fmt.Sprintf("first successful dial %v after the server accepted", offset(ok, backAt)))
-	}
-	return nil
-}
-
-// waitFor polls cond every 5 ms for up to bound, and reports whether it
-// came true.
-func waitFor(bound time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		sleep(5 * time.Millisecond)
-	}
-	return true
-}
-
-// fill checks out n connections, pings each (Removing the dead), and puts
-// the live ones back, so that the pool holds up to n idle live connections.
-func fill(pool *shardpool.ConnPool, n int) error {
-	cns := make([]*shardpool.Conn, 0, n)
-	var err error
-	for range n {
-		cn, gerr := pool.Get(context.Background())
-		if gerr != nil {
-			err = gerr
-			break
-		}
-		cns = append(cns, cn)
-	}
-	for _, cn := range cns {
-		rc := respClient(cn)
-		if perr := rc.Ping(); perr != nil {
-			pool.Remove(cn, perr)
-			continue
-		}
-		release(pool, cn, rc)
-	}
-	return err
-}
-
-func firstSample(s segment) string {
-	var parts []string
-	for st := range numStages {
-		for c := range numClasses {
-			if s.sample[st][c] != "" {
-				parts = append(parts, s.sample[st][c])
-			}
-		}
-	}
-	return strings.Join(parts, "; ")
-}
-
-// offset returns t-ref, or "never" as a duration string when t is unset.
-func offset(t, ref time.Duration) string {
-	if t == 0 {
-		return "never"
-	}
-	return (t - ref).Round(100 * time.Microsecond).String()
 }
