@@ -99,8 +99,14 @@ type workerStats struct {
 	// tripped and failed.
 	maxFastFail time.Duration
 	// firstSlow and lastSlow are when the first and the last request that
-	// took at least the load's slowMark ended.
+	// took at least the load's slowMark, and started before the toxics were
+	// removed (clearedAt), ended. slowAfter counts the slow requests that
+	// started later, which no toxic touched, and maxSlowAfter is the
+	// slowest of them.
 	firstSlow, lastSlow time.Duration
+	slowAfter           int
+	maxSlowAfter        time.Duration
+	lastSlowAfter       time.Duration // when the last of them ended
 
 	getHist, reqHist *hdrhistogram.Histogram
 }
@@ -161,26 +167,29 @@ func (s slowest) describe(ref time.Duration, refName string) string {
 
 // segment is the merged workerStats of one segment of load.
 type segment struct {
-	ok, errs    int64
-	kinds       [numStages][numClasses]int64
-	sample      [numStages][numClasses]string
-	firstErr    time.Duration
-	lastErr     time.Duration
-	firstOK     time.Duration
-	lastOK      time.Duration
-	recoveredAt time.Duration // when the last worker that saw an error succeeded again
-	unrecovered int           // workers whose last request failed
-	maxGet      time.Duration
-	maxReq      time.Duration
-	maxIO       time.Duration
-	maxFastFail time.Duration
-	firstSlow   time.Duration // the first request slower than slowMark ended
-	lastSlow    time.Duration // the last one ended
-	slowGet     slowest
-	slowReq     slowest
-	p99Get      time.Duration
-	p99Req      time.Duration
-	panics      []string
+	ok, errs      int64
+	kinds         [numStages][numClasses]int64
+	sample        [numStages][numClasses]string
+	firstErr      time.Duration
+	lastErr       time.Duration
+	firstOK       time.Duration
+	lastOK        time.Duration
+	recoveredAt   time.Duration // when the last worker that saw an error succeeded again
+	unrecovered   int           // workers whose last request failed
+	maxGet        time.Duration
+	maxReq        time.Duration
+	maxIO         time.Duration
+	maxFastFail   time.Duration
+	firstSlow     time.Duration // the first request slower than slowMark ended
+	lastSlow      time.Duration // the last one that started before clearedAt ended
+	slowAfter     int           // slow requests that started after clearedAt
+	maxSlowAfter  time.Duration
+	lastSlowAfter time.Duration
+	slowGet       slowest
+	slowReq       slowest
+	p99Get        time.Duration
+	p99Req        time.Duration
+	panics        []string
 }
 
 // load runs workers that send PING, SET and GET through a client, in
@@ -200,6 +209,10 @@ type load struct {
 	// least this long (workerStats.firstSlow, lastSlow); the driver sets
 	// it at a fault's start, while the workers run, hence an atomic.
 	slowMark atomic.Int64
+	// clearedAt, when positive, is when the fault's toxics were gone (an
+	// offset from t0): a slow request that started after it was not slowed
+	// by them, and does not count toward recovery (workerStats.slowAfter).
+	clearedAt atomic.Int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -288,6 +301,9 @@ func (l *load) halt(bound time.Duration) (segment, error) {
 		s.maxFastFail = max(s.maxFastFail, ws.maxFastFail)
 		s.firstSlow = minSet(s.firstSlow, ws.firstSlow)
 		s.lastSlow = max(s.lastSlow, ws.lastSlow)
+		s.slowAfter += ws.slowAfter
+		s.maxSlowAfter = max(s.maxSlowAfter, ws.maxSlowAfter)
+		s.lastSlowAfter = max(s.lastSlowAfter, ws.lastSlowAfter)
 		s.slowGet.note(ws.slowGet.took, ws.slowGet.startedAt, ws.slowGet.err)
 		s.slowReq.note(ws.slowReq.took, ws.slowReq.startedAt, ws.slowReq.err)
 		l.mergedG.Merge(ws.getHist)
@@ -441,9 +457,15 @@ func (l *load) worker(id int, ws *workerStats, stop <-chan struct{}) {
 		ws.slowReq.note(reqDur, startOff, res.err)
 		bench.Record(ws.reqHist, reqDur)
 		if mark := time.Duration(l.slowMark.Load()); mark > 0 && reqDur >= mark {
-			now := l.now()
-			ws.firstSlow = minSet(ws.firstSlow, now)
-			ws.lastSlow = now
+			if c := time.Duration(l.clearedAt.Load()); c > 0 && startOff >= c {
+				ws.slowAfter++
+				ws.maxSlowAfter = max(ws.maxSlowAfter, reqDur)
+				ws.lastSlowAfter = l.now()
+			} else {
+				now := l.now()
+				ws.firstSlow = minSet(ws.firstSlow, now)
+				ws.lastSlow = now
+			}
 		}
 		l.side.request(res, reqDur)
 		if res.err != nil {

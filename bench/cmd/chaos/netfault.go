@@ -267,6 +267,10 @@ func (dr *driver) netRound(f netFault, round string) error {
 	if rerr := rig.toxiproxy("removing "+f.name, rig.active(), removeToxics); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
+	clearedAt := dr.since()
+	for _, l := range loads {
+		l.clearedAt.Store(int64(clearedAt))
+	}
 	if err != nil {
 		rows[0].violate(err.Error())
 		for _, l := range loads {
@@ -286,6 +290,7 @@ func (dr *driver) netRound(f netFault, round string) error {
 	results := haltLoads(loads, cfg.reqBound()+time.Second)
 	for _, l := range loads {
 		l.slowMark.Store(0)
+		l.clearedAt.Store(0)
 	}
 	to := dr.since()
 	for i, r := range rows {
@@ -320,7 +325,7 @@ func (dr *driver) netRound(f netFault, round string) error {
 		addedIn.Round(100*time.Microsecond), proxies, g0.toxiproxy, g1.toxiproxy))
 
 	for _, r := range rows {
-		evaluate(cfg, f, r, faultAt, endAt)
+		evaluate(cfg, f, r, faultAt, endAt, stall)
 	}
 	dr.checkNet(f, rows[0], faultAt, endAt, trip, dials1-rig.d.dialsAtTrip.Load(), dials1-dials0)
 	return nil
@@ -330,7 +335,15 @@ func (dr *driver) netRound(f netFault, round string) error {
 // that slows requests, from the first and last slowed request; for one
 // that fails them, from the first error and the moment every worker that
 // saw an error was served again.
-func evaluate(cfg *config, f netFault, r *row, faultAt, endAt time.Duration) {
+//
+// A request that started once the toxics were gone and still took the
+// slow mark was not slowed by them: either the pool kept some slowness
+// (then it counts toward recover), or the whole process stalled (then it
+// does not). The sampler's longest gap, stall, tells the two apart: a stall
+// of half the mark or more, in the process that runs both clients, is what
+// made such a request slow (on these shared 2-core machines, another
+// process's burst of CPU); the go-redis row shows the same moment.
+func evaluate(cfg *config, f netFault, r *row, faultAt, endAt, stall time.Duration) {
 	s := r.seg
 	if f.slow > 0 {
 		if s.firstSlow != 0 {
@@ -338,6 +351,14 @@ func evaluate(cfg *config, f netFault, r *row, faultAt, endAt time.Duration) {
 		}
 		if s.lastSlow != 0 {
 			r.recover, r.hasRecover = max(s.lastSlow-endAt, 0), true
+		}
+		switch {
+		case s.slowAfter == 0:
+		case stall >= f.slow/2:
+			r.notes = append(r.notes, fmt.Sprintf("%d requests that started after the toxics were gone took %v or more (the slowest %v): not counted in recover, since the process stalled for %v meanwhile",
+				s.slowAfter, f.slow, s.maxSlowAfter.Round(100*time.Microsecond), stall.Round(100*time.Microsecond)))
+		default:
+			r.recover, r.hasRecover = max(r.recover, s.lastSlowAfter-endAt), true
 		}
 		return
 	}

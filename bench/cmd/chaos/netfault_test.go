@@ -127,26 +127,41 @@ func TestEvaluate(t *testing.T) {
 	const faultAt, endAt = 10 * time.Second, 12 * time.Second
 	slow := netFault{slow: 50 * time.Millisecond}
 	r := &row{seg: segment{firstSlow: faultAt + 52*time.Millisecond, lastSlow: endAt + 3*time.Millisecond}}
-	evaluate(cfg, slow, r, faultAt, endAt)
+	evaluate(cfg, slow, r, faultAt, endAt, 0)
 	if !r.hasDetect || r.detect != 52*time.Millisecond || !r.hasRecover || r.recover != 3*time.Millisecond {
 		t.Errorf("slowing fault: detect %v (%v), recover %v (%v)", r.detect, r.hasDetect, r.recover, r.hasRecover)
 	}
 	// Slowed requests that all ended before the removal: recovered at once.
 	r = &row{seg: segment{firstSlow: faultAt + time.Second, lastSlow: endAt - time.Millisecond}}
-	evaluate(cfg, slow, r, faultAt, endAt)
+	evaluate(cfg, slow, r, faultAt, endAt, 0)
 	if r.recover != 0 || !r.hasRecover {
 		t.Errorf("recover %v, want 0", r.recover)
+	}
+	// A slow request that started after the toxics were gone counts toward
+	// recover when the process did not stall, and not when it did (both
+	// clients then show it at the same moment).
+	r = &row{seg: segment{firstSlow: faultAt + 52*time.Millisecond, lastSlow: endAt + 3*time.Millisecond,
+		slowAfter: 2, maxSlowAfter: 60 * time.Millisecond, lastSlowAfter: endAt + 2400*time.Millisecond}}
+	evaluate(cfg, slow, r, faultAt, endAt, 5*time.Millisecond)
+	if r.recover != 2400*time.Millisecond {
+		t.Errorf("slow after the removal without a stall: recover %v, want 2.4s", r.recover)
+	}
+	r = &row{seg: segment{firstSlow: faultAt + 52*time.Millisecond, lastSlow: endAt + 3*time.Millisecond,
+		slowAfter: 2, maxSlowAfter: 60 * time.Millisecond, lastSlowAfter: endAt + 2400*time.Millisecond}}
+	evaluate(cfg, slow, r, faultAt, endAt, 100*time.Millisecond)
+	if r.recover != 3*time.Millisecond || len(r.notes) != 1 || !strings.Contains(r.notes[0], "stalled") {
+		t.Errorf("slow after the removal during a stall: recover %v, notes %q", r.recover, r.notes)
 	}
 
 	failing := netFault{}
 	r = &row{seg: segment{firstErr: faultAt + 200*time.Millisecond, lastErr: endAt + 10*time.Millisecond,
 		recoveredAt: endAt + 40*time.Millisecond, lastOK: endAt + time.Second}}
-	evaluate(cfg, failing, r, faultAt, endAt)
+	evaluate(cfg, failing, r, faultAt, endAt, 0)
 	if r.detect != 200*time.Millisecond || r.recover != 40*time.Millisecond || r.unrecovered != "" {
 		t.Errorf("failing fault: detect %v, recover %v, %q", r.detect, r.recover, r.unrecovered)
 	}
 	r = &row{seg: segment{firstErr: faultAt, lastErr: endAt + time.Second, unrecovered: 3, lastOK: endAt}}
-	evaluate(cfg, failing, r, faultAt, endAt)
+	evaluate(cfg, failing, r, faultAt, endAt, 0)
 	if r.hasRecover || !strings.Contains(r.unrecovered, "3 workers") {
 		t.Errorf("unrecovered: recover %v, %q", r.hasRecover, r.unrecovered)
 	}
