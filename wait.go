@@ -249,24 +249,7 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 		p.stats.waitCount.Add(1)
 	}
 
-	// No case for Close: a select locks every channel it waits on, and a
-	// channel shared by all waiters would be a pool-wide lock on the wait
-	// path. Close, like the timer, sends to each waiter's own channel.
-	var cn *Conn
-	served := true // w was dequeued, so a value was sent to it
-	var err error
-	if done := ctx.Done(); done == nil {
-		cn = <-w.ch
-	} else {
-		select {
-		case cn = <-w.ch:
-		case <-done:
-			err = ctx.Err()
-			if served = !p.waiters.remove(w); served {
-				cn = <-w.ch // dequeued meanwhile: its value is on the way
-			}
-		}
-	}
+	cn, served, err := p.receive(ctx, w)
 	waiterPool.Put(w)
 	waited := time.Duration(p.clock.exact() - start)
 	p.stats.waitDuration.Add(int64(waited))
@@ -293,4 +276,28 @@ func (p *ConnPool) wait(ctx context.Context, home *shard) (*Conn, error) {
 	p.stats.waitHits.Inc()
 	cn.home.Store(home)
 	return cn, nil
+}
+
+// receive waits for the value sent to w, a queued waiter, or for ctx. If
+// ctx ends first it takes w off the list; served reports whether a value
+// was sent to w all the same (w was dequeued meanwhile), and then cn is
+// that value, which the caller gives back.
+//
+// No case for Close: a select locks every channel it waits on, and a
+// channel shared by all waiters would be a pool-wide lock on the wait
+// path. Close, like the timer, sends to each waiter's own channel.
+func (p *ConnPool) receive(ctx context.Context, w *waiter) (cn *Conn, served bool, err error) {
+	done := ctx.Done()
+	if done == nil {
+		return <-w.ch, true, nil
+	}
+	select {
+	case cn = <-w.ch:
+		return cn, true, nil
+	case <-done:
+	}
+	if p.waiters.remove(w) {
+		return nil, false, ctx.Err()
+	}
+	return <-w.ch, true, ctx.Err() // dequeued meanwhile: its value is on the way
 }
