@@ -45,12 +45,18 @@ func (t *topUps) goal() int { return int(t.target.Load()) }
 // with fewer asks for a top-up. 0 means no top-ups.
 func (t *topUps) share() int { return int(t.perShard.Load()) }
 
-// lacking returns how many dials the target lacks beyond the idle ones and
-// those under way. It loads dialing before the caller counted idle (see
-// topUp), so the caller passes idle in after.
+// lacking returns how many dials the target lacks beyond idle, the idle
+// connections, and dialing, the dials under way, which the caller loaded
+// (underWay) before it counted idle: see topUp.
 func (t *topUps) lacking(dialing int32, idle int) int {
 	return t.goal() - int(dialing) - idle
 }
+
+// request makes sure a top-up (run) starts after this call; see rounds.
+func (t *topUps) request(run func()) { t.runs.request(run) }
+
+// underWay returns the top-up dials under way.
+func (t *topUps) underWay() int32 { return t.dialing.Load() }
 
 // dialStarted and dialEnded count a top-up dial under way.
 func (t *topUps) dialStarted() { t.dialing.Add(1) }
@@ -74,7 +80,7 @@ func (p *ConnPool) setMinIdle(size int) {
 // PoolSize).
 func (p *ConnPool) checkMinIdleConns() {
 	if p.topUps.goal() != 0 {
-		p.topUps.runs.request(p.topUp)
+		p.topUps.request(p.topUp)
 	}
 }
 
@@ -102,7 +108,7 @@ func (p *ConnPool) checkShardShare(s *shard, left, share int) {
 // that follows the dial's end makes it up), never zero times (which would
 // dial one too many, and nothing would take it back).
 func (p *ConnPool) topUp() {
-	dialing := p.topUps.dialing.Load()
+	dialing := p.topUps.underWay()
 	for need := p.topUps.lacking(dialing, p.IdleLen()); need > 0; need-- {
 		if p.closed.Load() || p.breaker.open(p.poolSize()) || !p.tryAcquire() {
 			return
