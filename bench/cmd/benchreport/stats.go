@@ -80,10 +80,14 @@ func (v Versus) Factor() float64 {
 	return v.Ratio
 }
 
+// ratioString prints a ratio for a table: two decimals, three below 0.1,
+// "<0.001" below that (a "1/29401" reads as a typo), whole numbers from 10.
 func ratioString(r float64) string {
 	switch {
-	case r < 0.01:
-		return fmt.Sprintf("1/%.0f", 1/r)
+	case r < 0.001:
+		return "<0.001"
+	case r < 0.1:
+		return fmt.Sprintf("%.3f", r)
 	case r >= 10:
 		return fmt.Sprintf("%.0f", r)
 	}
