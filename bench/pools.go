@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +54,9 @@ type Contender struct {
 	// Bounded is false for a contender that does not bound its
 	// connections, so scenarios about waiting do not apply to it.
 	Bounded bool
+	// HotPathOnly marks a contender that is a yardstick for the hot path
+	// alone (the floor): the other scenarios leave it out.
+	HotPathOnly bool
 	// New builds a pool for cfg.
 	New func(cfg Config) Pool
 }
@@ -68,6 +73,9 @@ const (
 	// bound for waits, not a like-for-like peer (see channelPool).
 	NameChannelUntimed = "channel-untimed"
 	NameSyncPool       = "syncpool"
+	// NameFloor is the least a bounded per-P pool does on its hot path:
+	// one atomic slot per P (see floorPool). A yardstick, not a pool.
+	NameFloor = "floor"
 )
 
 // Contenders returns every pool under test: shardpool, the baseline, puddle,
@@ -82,6 +90,7 @@ func Contenders() []Contender {
 		{Name: NamePuddle, Peer: true, Bounded: true, New: newPuddlePool},
 		{Name: NameChannel, Peer: true, Bounded: true, New: newTimedChannelPool},
 		{Name: NameChannelUntimed, Peer: true, Bounded: true, New: newUntimedChannelPool},
+		{Name: NameFloor, Peer: false, Bounded: false, HotPathOnly: true, New: newFloorPool},
 		{Name: NameSyncPool, Peer: false, Bounded: false, New: newSyncPool},
 	}
 }
@@ -394,5 +403,70 @@ func CheckAdapter(t testing.TB, c Contender) {
 	}
 	if err := Fill(ctx, p, 2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// floorPool is the least a bounded per-P pool must do on its hot path, and
+// nothing more: one atomic slot per P (by the P's id, as shardpool finds
+// its shard), a Swap to take the slot's connection and a CompareAndSwap to
+// give it back. It has no bound, no waiting, no misuse checks, no expiry,
+// no stats and no Close for checked-out connections, so it is not a pool:
+// the hot-path section shows it as the limit a pool with per-P slots can
+// approach, next to sync.Pool (which needs no atomic instruction at all).
+type floorPool struct {
+	slots []floorSlot
+	mask  uint32
+	dial  func(context.Context) (net.Conn, error)
+}
+
+// floorSlot is one P's slot, padded to its own pair of cache lines.
+type floorSlot struct {
+	cn atomic.Pointer[floorConn]
+	_  [120]byte
+}
+
+// floorConn carries a connection through the slot; made once per dial, so
+// the hot path allocates nothing.
+type floorConn struct{ nc net.Conn }
+
+func newFloorPool(c Config) Pool {
+	n := 1
+	for n < runtime.GOMAXPROCS(0) {
+		n *= 2
+	}
+	return &floorPool{slots: make([]floorSlot, n), mask: uint32(n - 1), dial: c.Dial}
+}
+
+func (p *floorPool) slot() *floorSlot {
+	pid := procPin()
+	procUnpin()
+	return &p.slots[uint32(pid)&p.mask]
+}
+
+func (p *floorPool) Get(ctx context.Context) (Handle, error) {
+	if fc := p.slot().cn.Swap(nil); fc != nil {
+		return Handle{Conn: fc.nc, Ref: fc}, nil
+	}
+	nc, err := p.dial(ctx)
+	if err != nil {
+		return Handle{}, err
+	}
+	return Handle{Conn: nc, Ref: &floorConn{nc}}, nil
+}
+
+func (p *floorPool) Put(h Handle) {
+	if fc := h.Ref.(*floorConn); !p.slot().cn.CompareAndSwap(nil, fc) {
+		_ = fc.nc.Close() // the slot is taken: one idle connection per P
+	}
+}
+
+func (p *floorPool) Remove(h Handle) { _ = h.Conn.Close() }
+
+// Close closes the idle connections the slots hold.
+func (p *floorPool) Close() {
+	for i := range p.slots {
+		if fc := p.slots[i].cn.Swap(nil); fc != nil {
+			_ = fc.nc.Close()
+		}
 	}
 }

@@ -143,6 +143,9 @@ func exhaustLoad(b *testing.B, p Pool, mult int, yield bool) *hdrhistogram.Histo
 func ChurnGetRemove(b *testing.B, cs []Contender) {
 	ctx := context.Background()
 	for _, c := range cs {
+		if c.HotPathOnly {
+			continue
+		}
 		for _, size := range []int{8, 64, 512, 4096} {
 			b.Run(fmt.Sprintf("pool=%s/size=%d", c.Name, size), func(b *testing.B) {
 				p := c.New(Config{Size: size, Dial: FakeDial})

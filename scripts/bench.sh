@@ -300,7 +300,8 @@ fi
 # name|benchmark|sub-benchmarks|per driver|quick benchtime|full benchtime|quick est s|full est s|extra
 #
 # Sub-benchmark counts: 6 contenders (shardpool, baseline, puddle, channel,
-# channel-untimed, syncpool), 5 of them bounded (all but syncpool). "per
+# channel-untimed, syncpool), 5 of them bounded (all but syncpool), and in
+# the hot path a 7th, the floor (bench/pools.go, floorPool). "per
 # driver" is what each go-redis pool adds (0: the drivers do not run that
 # scenario); the estimates are for the bench module's pools alone.
 count=8 hot_cpus=1,2,8,32
@@ -311,7 +312,7 @@ ncpu=$(tr ',' '\n' <<<"$hot_cpus" | wc -l)
 e2e_subs=15
 [ -n "${BENCH_REDIS_ADDR:-}" ] && e2e_subs=33
 scenarios=(
-	"hotpath|HotPathGetPut|$((18 * ncpu))|$((3 * ncpu))|20ms|300ms|20|270|-test.cpu $hot_cpus"
+	"hotpath|HotPathGetPut|$((21 * ncpu))|$((3 * ncpu))|20ms|300ms|23|315|-test.cpu $hot_cpus"
 	"exhaustion|ExhaustionWait|20|4|100ms|500ms|20|130|"
 	"queue|ExhaustionQueue|3|0|100ms|500ms|3|20|"
 	"churn|ChurnGetRemove|24|4|20ms|300ms|5|96|"

@@ -35,6 +35,7 @@ var styles = map[string]style{
 	poolGoRedisV8:      {color.RGBA{R: 0, G: 128, B: 128, A: 255}, []vg.Length{vg.Points(4), vg.Points(4)}, draw.CircleGlyph{}},
 	poolGoRedisV9:      {color.RGBA{R: 20, G: 20, B: 20, A: 255}, []vg.Length{vg.Points(8), vg.Points(3)}, draw.PlusGlyph{}},
 	poolSync:           {color.RGBA{R: 128, G: 128, B: 128, A: 255}, []vg.Length{vg.Points(1), vg.Points(1)}, draw.BoxGlyph{}},
+	poolFloor:          {color.RGBA{R: 128, G: 0, B: 128, A: 255}, []vg.Length{vg.Points(4), vg.Points(2)}, draw.TriangleGlyph{}},
 }
 
 // styleOf returns pool's style. A pool without one gets plotutil's last

@@ -52,6 +52,7 @@ const (
 	poolGoRedisV9      = "go-redis-v9"
 	poolGoRedis        = "go-redis"
 	poolSync           = "syncpool"
+	poolFloor          = "floor"
 )
 
 // Role is the part a pool plays in the comparison.
@@ -104,6 +105,9 @@ var pools = []PoolInfo{
 		About: "go-redis v9's own pool (`github.com/redis/go-redis/v9`, `internal/pool`, at the version bench/go.mod requires), run the same way: PoolSize as the others, PoolTimeout 10 s, no idle expiry, everything else at the v9 client's defaults (5 s dial timeout, MaxConcurrentDials = PoolSize, 32 KiB read and write buffers per connection, which churn pays for on every dial) and its health check on each idle connection handed out, which on these in-memory connections (not `syscall.Conn`s) is a SetDeadline call and a type assertion, and on TCP adds a non-blocking recv syscall. Each new connection is moved to IDLE as the client does after its handshake (the handshake itself, network work, is left out as for every pool)."},
 	{Name: poolGoRedis, Label: "go-redis v9 client", Role: RolePeer,
 		About: "the `github.com/redis/go-redis/v9` client with its own pool (same PoolSize), end to end on the real redis-server only."},
+	{Name: poolFloor, Label: "floor (per-P atomic slot; the limit)", Role: RoleLowerBound,
+		Ref:   "the floor, one atomic slot per P and nothing else",
+		About: "the least a bounded per-P pool must do on its hot path, in the hot path only: one atomic slot per P, found by the P's id as shardpool finds its shard, a Swap to take the connection and a CompareAndSwap to give it back (bench/pools.go, floorPool). No bound, no waiting, no misuse checks, no expiry, no stats: not a pool, but the limit that shardpool's design can approach on the machine at hand; locked instructions cost several times more on some VMs than on others, and this yardstick moves with them where sync.Pool's does not. Never counted as a peer."},
 	{Name: poolSync, Label: "syncpool (lower bound)", Role: RoleLowerBound,
 		Ref:   "syncpool, the lower bound with neither bound nor lifecycle",
 		About: "`sync.Pool`: unbounded and without lifecycle, the per-P floor of what a pool can cost; a lower bound, never counted as a peer."},
@@ -149,7 +153,7 @@ var specs = []Spec{
 		Bench:    "HotPathGetPut",
 		Title:    "Hot path: Get+Put with idle connections",
 		Question: "What does a Get+Put cost when an idle connection is available, as cores (GOMAXPROCS, `-cpu`) are added? `RunParallel`, one goroutine per P.",
-		Notes:    "With more goroutines than connections (cpu > size) some Gets must wait. On a machine with fewer cores than `cpu`, the extra Ps are time-shared, so the high-cpu columns measure scheduling as much as contention. sync.Pool is a lower bound, not a peer: it has no bound and no lifecycle. `channel` and `channel-untimed` differ only in a Get that must wait (a timer or none), so only where cpu > size.",
+		Notes:    "With more goroutines than connections (cpu > size) some Gets must wait. On a machine with fewer cores than `cpu`, the extra Ps are time-shared, so the high-cpu columns measure scheduling as much as contention. sync.Pool is a lower bound, not a peer: it has no bound and no lifecycle. The floor (one atomic slot per P, a Swap and a CompareAndSwap) is the limit of a per-P pool on this machine; the summary gives shardpool's ratio to it. `channel` and `channel-untimed` differ only in a Get that must wait (a timer or none), so only where cpu > size.",
 		Metrics:  []Metric{nsPerOp},
 		Headline: map[string]string{"size": "32", "gomaxprocs": "max"},
 	},

@@ -199,6 +199,46 @@ func (r *Report) writeSummary(w io.Writer) {
 			higherLower(row.metric), winner, row.shard, vsV9, row.vsPeer, elsewhere)
 	}
 	p("\n%s\n\n", summaryParagraph(rows))
+	if line := r.floorLine(); line != "" {
+		p("%s\n\n", line)
+	}
+}
+
+// floorLine gives shardpool's hot-path cost as a ratio to the floor (one
+// atomic slot per P, bench/pools.go) at the headline size, for every -cpu
+// the run has: how far the pool is from the least its design must do on
+// this machine. "" when the floor did not run.
+func (r *Report) floorLine() string {
+	sc := r.DS.Scenarios["HotPathGetPut"]
+	if sc == nil || !contains(sc.Pools, poolFloor) {
+		return ""
+	}
+	size := ""
+	for _, sp := range specs {
+		if sp.Bench == "HotPathGetPut" {
+			size = sp.Headline["size"]
+		}
+	}
+	var parts []string
+	for _, cfg := range sc.Configs {
+		if cfg.Values["size"] != size {
+			continue
+		}
+		x, ok1 := cellFor(sc, cfg, poolShard, nsPerOp)
+		y, ok2 := cellFor(sc, cfg, poolFloor, nsPerOp)
+		if !ok1 || !ok2 {
+			continue
+		}
+		v := versus(x, y, false)
+		parts = append(parts, fmt.Sprintf("%s× at cpu=%s (%s against %s)", ratioString(v.Ratio), cfg.Values["gomaxprocs"],
+			humanValue(x.Summary.Center, nsPerOp.Unit), humanValue(y.Summary.Center, nsPerOp.Unit)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("**Against the floor.** On the hot path at size=%s, shardpool's Get+Put costs %s the floor's: one atomic slot per P, "+
+		"a Swap and a CompareAndSwap, the least a bounded per-P pool does (what shardpool adds: the closed and waiters checks, misuse "+
+		"detection, the hit count, expiry and stats).", size, strings.Join(parts, ", "))
 }
 
 // higherLower says which way a metric is better, for the summary table.

@@ -171,3 +171,26 @@ func TestSummaryLossesElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryFloor checks that the summary gives shardpool's ratio to the
+// floor for every -cpu of the headline size, and that the floor, a
+// yardstick, never wins a row.
+func TestSummaryFloor(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "hotpath.txt")
+	writeRun(t, raw, map[string]float64{"shardpool": 30, "baseline": 120, "floor": 15})
+	ds, err := Load([]string{raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	(&Report{DS: ds}).Write(&b)
+	md := b.String()
+	// 32.5 / 17.5: the medians of 30..35 and 15..20.
+	if want := "1.86× at cpu=2 (32.5 ns against 17.5 ns)"; !strings.Contains(md, "**Against the floor.**") || !strings.Contains(md, want) {
+		t.Errorf("report lacks the floor line with %q:\n%s", want, md)
+	}
+	if strings.Contains(md, "| time per op (lower is better) | floor") {
+		t.Errorf("the floor won a row:\n%s", md)
+	}
+}
