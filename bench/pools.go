@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/puddle/v2"
+	"github.com/puzpuzpuz/xsync/v3"
 	"github.com/shardpool/shardpool"
 	"github.com/shardpool/shardpool/baseline"
 )
@@ -32,6 +33,13 @@ type Pool interface {
 	Put(Handle)
 	Remove(Handle)
 	Close()
+}
+
+// Queuer is a Pool that counts the Gets that queued: found neither an idle
+// connection nor a free place, and waited for one. The exhaustion scenario
+// reports their share (queued-%) for every pool that counts them.
+type Queuer interface {
+	Queued() uint64
 }
 
 // Config is what a scenario asks of a pool.
@@ -128,6 +136,9 @@ func (a poolerAdapter) Put(h Handle)    { a.p.Put(h.Ref.(*shardpool.Conn)) }
 func (a poolerAdapter) Remove(h Handle) { a.p.Remove(h.Ref.(*shardpool.Conn), nil) }
 func (a poolerAdapter) Close()          { _ = a.p.Close() }
 
+// Queued returns the Gets that waited, from Stats (both pools count them).
+func (a poolerAdapter) Queued() uint64 { return uint64(a.p.Stats().WaitCount) }
+
 // puddlePool drives jackc/puddle/v2, the generic pool under pgx.
 type puddlePool struct{ p *puddle.Pool[net.Conn] }
 
@@ -155,6 +166,11 @@ func (a puddlePool) Put(h Handle)    { h.Ref.(*puddle.Resource[net.Conn]).Releas
 func (a puddlePool) Remove(h Handle) { h.Ref.(*puddle.Resource[net.Conn]).Destroy() }
 func (a puddlePool) Close()          { a.p.Close() }
 
+// Queued returns puddle's count of acquires that found the pool empty and
+// waited for a resource to be released (or built, which the exhaustion
+// scenario's full pool never does).
+func (a puddlePool) Queued() uint64 { return uint64(a.p.Stat().EmptyAcquireCount()) }
+
 // channelPool is the pool many hand-rolled clients use: a buffered channel
 // of idle connections, and a channel of places (a semaphore) for the bound.
 //
@@ -178,6 +194,10 @@ type channelPool struct {
 	idle    chan net.Conn
 	places  chan struct{} // one element per connection held
 	timeout time.Duration // bounds a wait; 0 waits without a timer
+	// waits counts the Gets that reached the wait path (Queuer). Striped,
+	// so that the count does not add a contended line to the waits it
+	// counts.
+	waits *xsync.Counter
 }
 
 // errChannelPoolTimeout is what the timed channel pool's Get returns when
@@ -216,6 +236,7 @@ func newChannelPool(c Config, timeout time.Duration) *channelPool {
 		idle:    make(chan net.Conn, c.Size),
 		places:  make(chan struct{}, c.Size),
 		timeout: timeout,
+		waits:   xsync.NewCounter(),
 	}
 }
 
@@ -235,11 +256,16 @@ func (p *channelPool) Get(ctx context.Context) (Handle, error) {
 		return p.dialPlace(ctx)
 	default:
 	}
+	p.waits.Inc()
 	if p.timeout <= 0 {
 		return p.waitUntimed(ctx)
 	}
 	return p.waitTimed(ctx)
 }
+
+// Queued returns the Gets that found neither an idle connection nor a free
+// place and waited.
+func (p *channelPool) Queued() uint64 { return uint64(p.waits.Value()) }
 
 // waitTimed waits for an idle connection or a free place, at most
 // p.timeout, with a timer from waitTimers.

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime"
 	"sync"
@@ -71,49 +73,82 @@ const (
 // in the pool per use, Get and Put together (p50, p99, p99.9, and max,
 // which shows starvation)? Unbounded contenders (sync.Pool) are left out:
 // they never make anyone wait. Each run's histogram also goes to the log
-// that $BENCH_HDR_LOG names, if set (see SaveHistogram).
+// that $BENCH_HDR_LOG names, if set (see SaveHistogram), and a pool that
+// counts its waits (Queuer) reports the share of Gets that queued
+// (queued-%), which says how saturated the load kept it.
 //
-// caller=spins is the scenario proper: a use of a connection is pure CPU
-// work, so a goroutine that the pool does not block never leaves its P until
-// the scheduler preempts it (every 10 ms), possibly mid-Get or mid-Put.
-// caller=yields (at 16× only) is the same load with a runtime.Gosched after
-// each Put, as a caller that does network I/O gives up its P: it shows how
-// much of the maximum is that preemption rather than the pool.
+// The callers differ in what a use of a connection is:
+//   - caller=spins: pure CPU work (Spin). A goroutine that the pool does
+//     not block never leaves its P until the scheduler preempts it (every
+//     10 ms), possibly mid-Get or mid-Put; with 2 cores at most 2 callers
+//     run at once, so the pool is rarely short of connections at 4×.
+//   - caller=yields (16× only): the same, with a runtime.Gosched after each
+//     Put.
+//   - caller=io: each use holds its connection across a round trip to a
+//     loopback TCP peer (one byte out, its echo back), parked in the
+//     netpoller and off the CPU for the round trip, as a client that talks
+//     to a server does. That is what saturates a real pool: callers that
+//     hold connections while they wait. A timer would model the wait
+//     without the peer's CPU work, but a 20–50 µs time.Sleep takes about
+//     1 ms on these VMs when the Ps are idle (the netpoller's timeout is in
+//     milliseconds), so it would measure the timer, not a network wait.
+//     The peer's echo goroutines share the cores with the callers, as a
+//     local server would.
 func ExhaustionWait(b *testing.B, cs []Contender) {
 	ctx := context.Background()
 	type load struct {
-		mult  int
-		yield bool
+		mult   int
+		caller string
 	}
-	loads := []load{{4, false}, {16, false}, {64, false}, {16, true}}
+	loads := []load{{4, callerSpins}, {16, callerSpins}, {64, callerSpins}, {16, callerYields},
+		{4, callerIO}, {16, callerIO}, {64, callerIO}}
 	for _, c := range cs {
 		if !c.Bounded {
 			continue
 		}
 		for _, l := range loads {
-			caller := map[bool]string{false: "spins", true: "yields"}[l.yield]
-			name := fmt.Sprintf("pool=%s/size=%d/goroutines=%dx/caller=%s", c.Name, exhaustionSize, l.mult, caller)
+			name := fmt.Sprintf("pool=%s/size=%d/goroutines=%dx/caller=%s", c.Name, exhaustionSize, l.mult, l.caller)
 			b.Run(name, func(b *testing.B) {
 				p := c.New(Config{Size: exhaustionSize, Dial: FakeDial})
 				defer p.Close()
 				if err := Fill(ctx, p, exhaustionSize); err != nil {
 					b.Fatal(err)
 				}
-				h := exhaustLoad(b, p, l.mult, l.yield)
+				q, counts := p.(Queuer)
+				var q0 uint64
+				if counts {
+					q0 = q.Queued()
+				}
+				h := exhaustLoad(b, p, l.mult, l.caller)
 				ReportLatency(b, h, "")
 				SaveHistogram(b, h)
+				if counts {
+					b.ReportMetric(100*float64(q.Queued()-q0)/float64(b.N), "queued-%")
+				}
 			})
 		}
 	}
 }
 
+// The callers of the exhaustion load (see ExhaustionWait).
+const (
+	callerSpins  = "spins"
+	callerYields = "yields"
+	callerIO     = "io"
+)
+
 // exhaustLoad runs the exhaustion load on p, which holds exhaustionSize
-// connections, from mult × exhaustionSize goroutines, and returns the time
-// each use spent in the pool; with yield, each caller calls
-// runtime.Gosched after its Put.
-func exhaustLoad(b *testing.B, p Pool, mult int, yield bool) *hdrhistogram.Histogram {
+// connections, from mult × exhaustionSize goroutines of the given caller
+// kind, and returns the time each use spent in the pool.
+func exhaustLoad(b *testing.B, p Pool, mult int, caller string) *hdrhistogram.Histogram {
 	ctx := context.Background()
-	return Load(b, mult*exhaustionSize, func(_ int, hist *hdrhistogram.Histogram) error {
+	goroutines := mult * exhaustionSize
+	var peer *loopbackPeer
+	if caller == callerIO {
+		peer = newLoopbackPeer(b, goroutines)
+		defer peer.close()
+	}
+	return Load(b, goroutines, func(g int, hist *hdrhistogram.Histogram) error {
 		t0 := time.Now()
 		h, err := p.Get(ctx)
 		inGet := time.Since(t0)
@@ -121,18 +156,83 @@ func exhaustLoad(b *testing.B, p Pool, mult int, yield bool) *hdrhistogram.Histo
 			Record(hist, inGet)
 			return err
 		}
-		sink.Add(Spin(exhaustionWork))
+		if peer != nil {
+			if err := peer.roundTrip(g); err != nil {
+				return err
+			}
+		} else {
+			sink.Add(Spin(exhaustionWork))
+		}
 		t1 := time.Now()
 		p.Put(h)
 		// Get and Put both: a pool may make its caller wait in either
 		// (shardpool's Put yields to the Get it hands its connection
 		// to).
 		Record(hist, inGet+time.Since(t1))
-		if yield {
+		if caller == callerYields {
 			runtime.Gosched()
 		}
 		return nil
 	})
+}
+
+// loopbackPeer is the network of the caller=io load: one loopback TCP
+// connection per caller to an in-process echo, made before the timed run.
+type loopbackPeer struct {
+	ln      net.Listener
+	clients []net.Conn
+	bufs    [][1]byte // one per caller, so that reads share nothing
+	echoes  sync.WaitGroup
+}
+
+func newLoopbackPeer(b *testing.B, n int) *loopbackPeer {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	lp := &loopbackPeer{ln: ln, bufs: make([][1]byte, n)}
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			lp.close()
+			b.Fatal(err)
+		}
+		lp.clients = append(lp.clients, c)
+		srv, err := ln.Accept()
+		if err != nil {
+			lp.close()
+			b.Fatal(err)
+		}
+		lp.echoes.Add(1)
+		go func() {
+			defer lp.echoes.Done()
+			_, _ = io.Copy(srv, srv) // until the client closes
+			_ = srv.Close()
+		}()
+	}
+	return lp
+}
+
+// roundTrip sends caller g's byte and waits for its echo.
+func (lp *loopbackPeer) roundTrip(g int) error {
+	c := lp.clients[g]
+	if _, err := c.Write(pingByte); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, lp.bufs[g][:])
+	return err
+}
+
+var pingByte = []byte{'.'}
+
+// close closes the callers' connections and waits for the echoes to end.
+func (lp *loopbackPeer) close() {
+	for _, c := range lp.clients {
+		_ = c.Close()
+	}
+	_ = lp.ln.Close()
+	lp.echoes.Wait()
 }
 
 // ChurnGetRemove asks: what does it cost to throw a connection away (Get,

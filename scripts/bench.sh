@@ -313,7 +313,7 @@ e2e_subs=15
 [ -n "${BENCH_REDIS_ADDR:-}" ] && e2e_subs=33
 scenarios=(
 	"hotpath|HotPathGetPut|$((21 * ncpu))|$((3 * ncpu))|20ms|300ms|23|315|-test.cpu $hot_cpus"
-	"exhaustion|ExhaustionWait|20|4|100ms|500ms|20|130|"
+	"exhaustion|ExhaustionWait|35|7|100ms|500ms|35|230|"
 	"queue|ExhaustionQueue|3|0|100ms|500ms|3|20|"
 	"churn|ChurnGetRemove|24|4|20ms|300ms|5|96|"
 	"reaper-sweep|ReaperSweep|6|0|10ms|300ms|6|60|"

@@ -175,7 +175,8 @@ func (sc *Scenario) HasUnit(unit string) bool {
 
 // Select returns the configurations whose values match want (all of them
 // for an empty want). A wanted value of "max" matches the numerically
-// largest value present.
+// largest value present; "a|b" matches a if some configuration has it,
+// else b (so that a headline can prefer a load that older runs lack).
 func (sc *Scenario) Select(want map[string]string) []Config {
 	resolved := map[string]string{}
 	for k, w := range want {
@@ -187,8 +188,11 @@ func (sc *Scenario) Select(want map[string]string) []Config {
 			}
 		}
 		resolved[k] = w
-		if w == "max" {
+		switch {
+		case w == "max":
 			resolved[k] = best
+		case strings.Contains(w, "|"):
+			resolved[k] = firstPresent(sc, k, strings.Split(w, "|"))
 		}
 	}
 	var out []Config
@@ -204,6 +208,19 @@ func (sc *Scenario) Select(want map[string]string) []Config {
 		}
 	}
 	return out
+}
+
+// firstPresent returns the first of values that some configuration of sc
+// has for key k, or the last of them when none has any.
+func firstPresent(sc *Scenario, k string, values []string) string {
+	for _, v := range values {
+		for _, c := range sc.Configs {
+			if c.Values[k] == v {
+				return v
+			}
+		}
+	}
+	return values[len(values)-1]
 }
 
 func contains(list []string, s string) bool {

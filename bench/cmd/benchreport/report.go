@@ -284,6 +284,11 @@ func (r *Report) Write(w io.Writer) {
 			}
 			r.table(w, sc, m)
 		}
+		for _, m := range sp.Info {
+			if sc.HasUnit(m.Unit) {
+				infoTable(w, sc, m)
+			}
+		}
 	}
 
 	p("## Raw data\n\n")
@@ -318,6 +323,38 @@ func (r *Report) table(w io.Writer, sc *Scenario, m Metric) {
 				fmt.Fprintf(w, " %s |", st)
 			default:
 				fmt.Fprintf(w, " %s · %s |", st, versus(st, base, m.HigherBetter))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+// infoTable writes a table of metric m's medians, a row per configuration
+// and a column per pool that reported it, without ratios: m describes the
+// load each pool met, it does not rank them.
+func infoTable(w io.Writer, sc *Scenario, m Metric) {
+	var pools []string
+	for _, pool := range sortPools(sc.Pools) {
+		for _, cfg := range sc.Configs {
+			if _, ok := cellFor(sc, cfg, pool, m); ok {
+				pools = append(pools, pool)
+				break
+			}
+		}
+	}
+	fmt.Fprintf(w, "**%s** (%s; median of the runs, pools that count it)\n\n| configuration |", m.Title, m.Unit)
+	for _, pool := range pools {
+		fmt.Fprintf(w, " %s |", poolInfo(pool).Label)
+	}
+	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---|", len(pools)))
+	for _, cfg := range sc.Configs {
+		fmt.Fprintf(w, "| %s |", sc.Label(cfg))
+		for _, pool := range pools {
+			if st, ok := cellFor(sc, cfg, pool, m); ok {
+				fmt.Fprintf(w, " %s |", humanValue(st.Summary.Center, m.Unit))
+			} else {
+				fmt.Fprint(w, " |")
 			}
 		}
 		fmt.Fprintln(w)

@@ -20,6 +20,7 @@ var (
 	sweepsPerS = Metric{"sweeps/s", "sweeps per second", true}
 
 	waited   = Metric{"waited-%", "share of Gets that waited", false}
+	queued   = Metric{"queued-%", "share of Gets that queued (the load's saturation, not a score)", false}
 	queueP50 = Metric{"queue-p50-ns", "p50 wait in the queue", false}
 	queueP99 = Metric{"queue-p99-ns", "p99 wait in the queue", false}
 	queue999 = Metric{"queue-p999-ns", "p99.9 wait in the queue", false}
@@ -32,7 +33,11 @@ type Spec struct {
 	Title    string
 	Question string
 	Notes    string
-	Metrics  []Metric          // the first is the one the summary sentence is about
+	Metrics  []Metric // the first is the one the summary sentence is about
+	// Info are metrics that describe the load rather than rank the pools
+	// (how many Gets queued): tables show their medians, and nothing
+	// compares them, counts them as a loss or quotes them in a verdict.
+	Info     []Metric
 	Headline map[string]string // the configurations the headline quotes; see Scenario.Select
 	// Own marks a scenario only shardpool runs, to show what its hooks
 	// see: it has no ratios, stays out of the headline, and its verdict
@@ -160,11 +165,13 @@ var specs = []Spec{
 	{
 		Bench:    "ExhaustionWait",
 		Title:    "Exhaustion: many more goroutines than connections",
-		Question: "With 4×, 16× and 64× PoolSize goroutines (PoolSize 8), each holding its connection for a fixed spin of a few hundred ns, what throughput does the pool sustain, and how long does a caller spend in the pool per use, Get and Put together (p50, p99, p99.9, max; the max shows starvation)?",
+		Question: "With 4×, 16× and 64× PoolSize goroutines (PoolSize 8), each holding its connection across a round trip to a loopback TCP peer (`caller=io`, the headline) or for a fixed spin of a few hundred ns (`caller=spins`), what throughput does the pool sustain, and how long does a caller spend in the pool per use, Get and Put together (p50, p99, p99.9, max; the max shows starvation)?",
 		Notes: "Latencies are of Get plus Put (so a pool cannot move its waiting from Get into Put unseen), recorded per goroutine in HDR histograms (hdrhistogram-go, 2 significant figures) and merged; each value in the table is the median over runs of that run's percentile. sync.Pool is left out: it never makes anyone wait. Runs must outlast the Go scheduler's 10 ms time slice: in a shorter run one goroutine keeps its P and reuses its own connection without ever waiting, which flatters pools that let a running goroutine barge ahead of queued ones. shardpool does not: once Gets are queued it serves them in arrival order, newcomers included, which bounds the wait but costs a goroutine switch per hand-off. Two channel pools take part: `channel` bounds each wait by a 10 s timer, as shardpool and the baseline bound theirs by PoolTimeout, and is the one counted among the peers; `channel-untimed` is the same pool waiting without a timer, so it skips the price of bounding a wait (`channel` arms and stops a runtime timer on each wait; shardpool and the baseline pay for their PoolTimeout in their own ways). Its figures are a lower bound for a channel pool, not a like-for-like peer: it is never the best peer, and verdicts quote it apart. puddle waits without a timer too (only the caller's context, which has no deadline here, bounds its wait). " +
-			"`caller=spins` is the scenario proper: each use of a connection is pure CPU work. There the max is mostly the scheduler's: a goroutine that the pool never blocks keeps its P until it is preempted (every 10 ms), and with 32 to 512 runnable goroutines on a few Ps a goroutine preempted mid-Get or mid-Put waits for the others' time slices, tens of ms, before it finishes. Pools that block their callers on a lock or a semaphore more often (go-redis v9, puddle) send goroutines off the CPU sooner, so their run queues turn over faster and their max is lower, at the price of throughput. `caller=yields` (16× only) is the same load with a `runtime.Gosched` after each Put, as a caller that waits on network I/O leaves its P: there the max shows the pool, not the time slice.",
+			"`caller=io` is what saturates a real pool: each use holds its connection while the caller is parked off the CPU, waiting for a one-byte echo from an in-process loopback TCP peer (its own connection per caller, made before the timed run). The peer's echo work shares the 2 cores with the callers, as a local server would; a timer would model the wait without that work, but a 20–50 µs sleep takes about 1 ms on these VMs when the Ps are idle, so it would measure the timer. Nearly every Get queues there (the queued table below), and the round trip, not the pool, sets the throughput: expect the pools to tie on it and to differ in how fairly they share the wait. " +
+			"`caller=spins`: each use of a connection is pure CPU work, so with 2 cores at most 2 callers hold connections at once and few Gets queue at 4× (see the queued table). There the max is mostly the scheduler's: a goroutine that the pool never blocks keeps its P until it is preempted (every 10 ms), and with 32 to 512 runnable goroutines on a few Ps a goroutine preempted mid-Get or mid-Put waits for the others' time slices, tens of ms, before it finishes. Pools that block their callers on a lock or a semaphore more often (go-redis v9, puddle) send goroutines off the CPU sooner, so their run queues turn over faster and their max is lower, at the price of throughput. `caller=yields` (16× only) is the same load with a `runtime.Gosched` after each Put, as a caller that waits on network I/O leaves its P: there the max shows the pool, not the time slice.",
 		Metrics:  []Metric{opsPerS, p50, p99, p999, maxLat},
-		Headline: map[string]string{"goroutines": "max", "caller": "spins"},
+		Info:     []Metric{queued},
+		Headline: map[string]string{"goroutines": "max", "caller": "io|spins"},
 	},
 	{
 		Bench:    "ExhaustionQueue",

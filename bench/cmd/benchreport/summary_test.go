@@ -194,3 +194,40 @@ func TestSummaryFloor(t *testing.T) {
 		t.Errorf("the floor won a row:\n%s", md)
 	}
 }
+
+// TestExhaustionHeadlineAndQueued checks that the exhaustion headline is
+// the caller=io load where a run has it, and that queued-% is shown as a
+// plain table and never ranks the pools.
+func TestExhaustionHeadlineAndQueued(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "exhaustion.txt")
+	var b strings.Builder
+	b.WriteString("pkg: x\n")
+	for run := range 6 {
+		for _, caller := range []string{"spins", "io"} {
+			for pool, q := range map[string]float64{"shardpool": 99, "baseline": 10} {
+				fmt.Fprintf(&b, "BenchmarkExhaustionWait/pool=%s/size=8/goroutines=64x/caller=%s-2 \t1000\t100 ns/op\t%d ops/s\t%.0f queued-%%\n",
+					pool, caller, 1000+run, q+float64(run))
+			}
+		}
+	}
+	if err := os.WriteFile(raw, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := Load([]string{raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	(&Report{DS: ds}).Write(&out)
+	md := out.String()
+	if !strings.Contains(md, "| Exhaustion: many more goroutines than connections | caller=io |") {
+		t.Errorf("the summary's exhaustion row is not caller=io:\n%s", md[:min(len(md), 3000)])
+	}
+	if !strings.Contains(md, "**share of Gets that queued") || !strings.Contains(md, "| caller=io | 102% | 12.5% |") {
+		t.Errorf("report lacks the queued table:\n%s", md)
+	}
+	if strings.Contains(md, "queued (the load") && strings.Contains(md[:strings.Index(md, "## 1.")], "queued") {
+		t.Errorf("queued-%% is ranked before the sections:\n%s", md)
+	}
+}

@@ -50,9 +50,22 @@ func contenders() []bench.Contender {
 		Name:    driverName,
 		Peer:    true,
 		Bounded: true,
-		New:     func(cfg bench.Config) bench.Pool { return driverPool{newDriverPool(cfg)} },
+		New: func(cfg bench.Config) bench.Pool {
+			dp := driverPool{newDriverPool(cfg)}
+			if countsWaits {
+				return countingPool{dp}
+			}
+			return dp
+		},
 	}}
 }
+
+// countingPool is driverPool for a version whose pool counts the Gets that
+// waited (v9's Stats.WaitCount), so that the exhaustion scenario reports
+// its queued-% (bench.Queuer).
+type countingPool struct{ driverPool }
+
+func (a countingPool) Queued() uint64 { return waitCount(a.p) }
 
 // BenchmarkHotPathGetPut runs the hot-path scenario on go-redis's pool.
 func BenchmarkHotPathGetPut(b *testing.B) { bench.HotPathGetPut(b, contenders()) }

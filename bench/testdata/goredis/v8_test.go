@@ -11,6 +11,12 @@ import (
 // driverName is the pool= value of this pool's benchmarks.
 const driverName = "go-redis-v8"
 
+// countsWaits: v8's pool does not count the Gets that waited (its Stats
+// have no WaitCount), so its exhaustion rows have no queued-%.
+const countsWaits = false
+
+func waitCount(*ConnPool) uint64 { return 0 }
+
 // newDriverPool returns go-redis v8's pool set as the report's other pools
 // are: PoolSize from the scenario and PoolTimeout bench.PoolTimeout (10 s).
 // IdleTimeout and IdleCheckFrequency stay 0: no idle expiry and no reaper

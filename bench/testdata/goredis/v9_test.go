@@ -15,6 +15,11 @@ import (
 // driverName is the pool= value of this pool's benchmarks.
 const driverName = "go-redis-v9"
 
+// countsWaits: v9's pool counts the Gets that waited (Stats.WaitCount).
+const countsWaits = true
+
+func waitCount(p *ConnPool) uint64 { return uint64(p.Stats().WaitCount) }
+
 // newDriverPool returns go-redis v9's pool set as the report's other pools
 // are: PoolSize from the scenario, PoolTimeout bench.PoolTimeout (10 s), and
 // no idle expiry (ConnMaxIdleTime 0; the v9 client would default it to 30
