@@ -10,6 +10,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -134,20 +135,39 @@ func parseHDRTag(tag string) (pool string, load exhaustionLoad, ok bool) {
 	return pool, load, pool != "" && load.goroutines != ""
 }
 
-// percentileTicks labels the 1/(1-q) axis with percentiles: 0%, 50%, 90%,
-// 99%, 99.9%, ...
-type percentileTicks struct{}
+// percentileTicks marks the 1/(1-q) axis at 0%, 50%, 90%, 99%, 99.9%, ...
+// and labels them, from 50% on, where their labels do not come closer
+// than a space to the last label drawn, given the labels' style and the
+// axis's width; the rest stay unlabelled marks. 0% is never labelled: it
+// is the axis's left end, a third of a decade from 50%, and its label
+// would crowd 50%'s.
+type percentileTicks struct {
+	style text.Style // the tick labels' style
+	width vg.Length  // the axis's width, at least roughly
+}
 
-func (percentileTicks) Ticks(lo, hi float64) []plot.Tick {
+func (pt percentileTicks) Ticks(lo, hi float64) []plot.Tick {
 	var ticks []plot.Tick
+	lastRight := vg.Length(math.Inf(-1))
+	gap := pt.style.Width(" ")
 	add := func(x float64, label string) {
-		if x >= lo && x <= hi {
-			ticks = append(ticks, plot.Tick{Value: x, Label: label})
+		if x < lo*(1-tol) || x > hi*(1+tol) {
+			return
 		}
+		if label != "" && hi > lo {
+			at := pt.width * vg.Length(math.Log10(x/lo)/math.Log10(hi/lo))
+			half := pt.style.Width(label) / 2
+			if at-half < lastRight+gap {
+				label = ""
+			} else {
+				lastRight = at + half
+			}
+		}
+		ticks = append(ticks, plot.Tick{Value: x, Label: label})
 	}
-	add(1, "0%")
+	add(1, "")
 	add(2, "50%")
-	for k := 1; k <= 9; k++ {
+	for k := 1; k <= 12; k++ {
 		x := math.Pow(10, float64(k))
 		add(x, percentileLabel(1-1/x))
 	}
@@ -162,18 +182,17 @@ func percentileLabel(q float64) string {
 }
 
 // hdrChart draws one goroutine count's percentile plot: a line per pool,
-// latency in µs on a log scale.
+// latency in µs on a log scale. It plots each pool's runs merged into one
+// histogram, which is not what the report's tables quote (the median over
+// runs of each run's percentile), and says so under its title.
 func hdrChart(byPool map[string]*hdrhistogram.Histogram, title string) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = "percentile (log scale of 1/(1-q))"
+	p.Title.Text = title + "\n" + hdrSubtitle
+	p.X.Label.Text = "percentile (log scale of 1/(1-q); the left end is 0%)"
 	p.Y.Label.Text = "Get + Put, µs (log scale; lower is better)"
-	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, percentileTicks{}
-	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Legend.XOffs = vg.Points(10)
-	p.Legend.YOffs = -vg.Points(10)
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = percentileTicks{style: p.X.Tick.Label, width: chartWidth - vg.Inch}
+	logAxis(&p.Y)
 	p.Add(plotter.NewGrid())
 	var pools []string
 	for pool := range byPool {
@@ -193,8 +212,13 @@ func hdrChart(byPool map[string]*hdrhistogram.Histogram, title string) (*plot.Pl
 	if drawn == 0 {
 		return nil, nil
 	}
+	snap125(&p.Y)
 	return p, nil
 }
+
+// hdrSubtitle says what an HDR chart plots, which differs from what the
+// tables beside it quote.
+const hdrSubtitle = "All runs merged into one histogram per pool; the tables give the median over runs of each run's percentile."
 
 // percentilePoints samples h at quantiles evenly spaced on the 1/(1-q)
 // log axis, 20 per decade, as far as h has samples for (1/(1-q) <= count),
