@@ -183,6 +183,46 @@ func BenchmarkReaperGetPutDuringSweeps(b *testing.B) {
 // go-redis's included.
 const e2ePoolSize = 32
 
+// e2eSettle is the idle spell before every end-to-end run, so that each
+// starts from the same state whatever ran before it.
+const e2eSettle = 100 * time.Millisecond
+
+// settle idles for e2eSettle before a sub-benchmark's first trial (b.N is
+// 1 only there): the testing package calls a benchmark again with growing
+// b.N, and only the first call follows another sub-benchmark.
+func settle(b *testing.B) {
+	if b.N == 1 {
+		time.Sleep(e2eSettle)
+	}
+}
+
+// benchRound returns $BENCH_ROUND, the round scripts/bench.sh is in (0
+// when unset or not a number).
+func benchRound() int {
+	r, _ := strconv.Atoi(os.Getenv("BENCH_ROUND"))
+	return max(r, 0)
+}
+
+// boundedContenders returns the contenders that bound their connections.
+func boundedContenders() []Contender {
+	var out []Contender
+	for _, c := range Contenders() {
+		if c.Bounded {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// rotated returns cs starting at element r (mod len), the rest in order.
+func rotated(cs []Contender, r int) []Contender {
+	if len(cs) == 0 {
+		return cs
+	}
+	r %= len(cs)
+	return append(append([]Contender(nil), cs[r:]...), cs[:r]...)
+}
+
 // RedisAddrEnv names the environment variable that gives the address of a
 // real redis-server (on 127.0.0.1) for the end-to-end scenario.
 const RedisAddrEnv = "BENCH_REDIS_ADDR"
@@ -193,6 +233,14 @@ const RedisAddrEnv = "BENCH_REDIS_ADDR"
 // on 127.0.0.1; server=redis is a real redis-server at $BENCH_REDIS_ADDR
 // (skipped when unset), where the go-redis v9 client runs too. sync.Pool is
 // left out: unbounded, it would open a connection per goroutine.
+//
+// Order is part of the harness: a run that follows a 256-goroutine run on
+// the same server meets another machine (CPU placement, the server's
+// state) than one that follows a quiet spell. So the contenders' order
+// rotates with $BENCH_ROUND (scripts/bench.sh runs this scenario in rounds
+// of -count 1, round r starting at contender r), and every run starts
+// after the same settle (e2eSettle), idle, with the previous run's
+// connections closed.
 func BenchmarkEndToEndRESP(b *testing.B) {
 	servers := []struct{ name, addr string }{}
 	srv, err := StartRESPServer()
@@ -212,12 +260,10 @@ func BenchmarkEndToEndRESP(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, c := range Contenders() {
-			if !c.Bounded {
-				continue
-			}
+		for _, c := range rotated(boundedContenders(), benchRound()) {
 			for _, g := range []int{1, 16, 256} {
 				b.Run(fmt.Sprintf("server=%s/pool=%s/goroutines=%d", s.name, c.Name, g), func(b *testing.B) {
+					settle(b)
 					p := c.New(Config{Size: e2ePoolSize, Dial: dial})
 					defer p.Close()
 					runRESP(b, g, pooledRESP(p))
@@ -229,6 +275,7 @@ func BenchmarkEndToEndRESP(b *testing.B) {
 		}
 		for _, g := range []int{1, 16, 256} {
 			b.Run(fmt.Sprintf("server=%s/pool=go-redis/goroutines=%d", s.name, g), func(b *testing.B) {
+				settle(b)
 				client := redis.NewClient(&redis.Options{Addr: s.addr, PoolSize: e2ePoolSize, DisableIdentity: true})
 				defer func() { _ = client.Close() }()
 				runRESP(b, g, goRedisRESP(client))

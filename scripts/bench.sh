@@ -318,8 +318,13 @@ scenarios=(
 	"churn|ChurnGetRemove|24|4|20ms|300ms|5|96|"
 	"reaper-sweep|ReaperSweep|6|0|10ms|300ms|6|60|"
 	"reaper-latency|ReaperGetPutDuringSweeps|4|0|10ms|500ms|3|30|"
-	"e2e|EndToEndRESP|$e2e_subs|0|20ms|1s|$((e2e_subs / 2))|$((e2e_subs * 11))|"
+	"e2e|EndToEndRESP|$e2e_subs|0|20ms|600ms|$((e2e_subs / 2))|$((e2e_subs * 8))|"
 )
+# An idle pool's wake-ups: one 12 s spell per pool (shardpool, and the
+# process alone), once, in full runs only (it would be most of --quick).
+if [ "$mode" = full ]; then
+	scenarios+=("idle|IdleWakeups|2|0|1x|1x|25|25|-test.count 1")
+fi
 # go-redis v8's client at 3 goroutine counts, stock (the bench binary) and
 # on shardpool (its one driver, v8-shardpool).
 if [ ${#v8_drivers[@]} -gt 0 ]; then
@@ -384,7 +389,7 @@ for s in "${scenarios[@]}"; do
 	t0=$(date +%s)
 	if [ "$name" = exhaustion ]; then export BENCH_HDR_LOG=$hdr_log; fi
 	ok=1
-	if [ "$dsubs" -eq 0 ] || [ ${#sdrivers[@]} -eq 0 ]; then
+	if [ "$name" != e2e ] && { [ "$dsubs" -eq 0 ] || [ ${#sdrivers[@]} -eq 0 ]; }; then
 		# shellcheck disable=SC2086 # $extra is a list of flags
 		run_bench "$tmp/bench.test" "$(raw_of "$name")" "$name" $((subs * count)) \
 			-test.bench "^Benchmark$bench\$" -test.count "$count" -test.benchtime "$benchtime" $extra || ok=0
@@ -392,11 +397,15 @@ for s in "${scenarios[@]}"; do
 	else
 		# Rounds of -count 1, each running the bench module's pools and
 		# then every go-redis driver, so that a drift in the machine's
-		# speed hits all pools alike.
+		# speed hits all pools alike. The end-to-end scenario runs in
+		# rounds too, and rotates its pools' order by $BENCH_ROUND, so
+		# that no pool always follows the same one.
 		pools=("" "${sdrivers[@]}") # "" is the bench module's binary
+		[ "$dsubs" -gt 0 ] || pools=("")
 		for pool in "${pools[@]}"; do : >"$(raw_of "$name" "$pool")"; done
 		for r in $(seq "$count"); do
 			rounds_left_est=$((est * (count - r) / count))
+			export BENCH_ROUND=$r
 			for pool in "${pools[@]}"; do
 				bin=$tmp/bench.test n=$subs
 				[ -z "$pool" ] || bin=$tmp/$pool.test n=$dsubs
@@ -407,6 +416,7 @@ for s in "${scenarios[@]}"; do
 			done
 		done
 		rounds_left_est=0
+		unset BENCH_ROUND
 		for pool in "${pools[@]}"; do raws+=("$(raw_of "$name" "$pool")"); done
 	fi
 	unset BENCH_HDR_LOG

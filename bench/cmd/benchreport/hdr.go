@@ -37,8 +37,11 @@ func (l exhaustionLoad) fixed() map[string]string {
 
 // words describes the load in a chart title.
 func (l exhaustionLoad) words() string {
-	if l.caller == "yields" {
+	switch l.caller {
+	case "yields":
 		return ", callers yielding after each Put"
+	case "io":
+		return ", callers holding connections across a loopback round trip"
 	}
 	return ""
 }

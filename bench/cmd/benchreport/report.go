@@ -268,7 +268,11 @@ func (r *Report) Write(w io.Writer) {
 			continue
 		}
 		if sp.Own {
-			p("**What the hooks see.** %s\n\n", ownSentence(sc, sp))
+			lead := sp.OwnLead
+			if lead == "" {
+				lead = "What the hooks see"
+			}
+			p("**%s.** %s\n\n", lead, ownSentence(sc, sp))
 		} else {
 			p("**Verdict.** %s\n\n", sentence(sc, sp))
 		}

@@ -19,12 +19,15 @@ var (
 
 	sweepsPerS = Metric{"sweeps/s", "sweeps per second", true}
 
-	waited   = Metric{"waited-%", "share of Gets that waited", false}
-	queued   = Metric{"queued-%", "share of Gets that queued (the load's saturation, not a score)", false}
-	queueP50 = Metric{"queue-p50-ns", "p50 wait in the queue", false}
-	queueP99 = Metric{"queue-p99-ns", "p99 wait in the queue", false}
-	queue999 = Metric{"queue-p999-ns", "p99.9 wait in the queue", false}
-	queueMax = Metric{"queue-max-ns", "max wait in the queue", false}
+	waited = Metric{"waited-%", "share of Gets that waited", false}
+	queued = Metric{"queued-%", "share of Gets that queued (the load's saturation, not a score)", false}
+
+	wakeFirst = Metric{"wakeups-first-2s", "process wake-ups in the 2 s after the last Get", false}
+	wakeIdle  = Metric{"wakeups/10s", "process wake-ups per 10 s once quiet", false}
+	queueP50  = Metric{"queue-p50-ns", "p50 wait in the queue", false}
+	queueP99  = Metric{"queue-p99-ns", "p99 wait in the queue", false}
+	queue999  = Metric{"queue-p999-ns", "p99.9 wait in the queue", false}
+	queueMax  = Metric{"queue-max-ns", "max wait in the queue", false}
 )
 
 // Spec describes how the report presents one scenario.
@@ -39,10 +42,12 @@ type Spec struct {
 	// compares them, counts them as a loss or quotes them in a verdict.
 	Info     []Metric
 	Headline map[string]string // the configurations the headline quotes; see Scenario.Select
-	// Own marks a scenario only shardpool runs, to show what its hooks
-	// see: it has no ratios, stays out of the headline, and its verdict
-	// quotes its figures.
-	Own bool
+	// Own marks a scenario that shows shardpool's own figures rather than
+	// a contest (what its hooks see, how often it wakes): it stays out of
+	// the headline, and its verdict, led by OwnLead ("What the hooks see"
+	// when empty), quotes its figures.
+	Own     bool
+	OwnLead string
 }
 
 // Pools with a special role, or that the report explains. Every other pool
@@ -58,6 +63,7 @@ const (
 	poolGoRedis        = "go-redis"
 	poolSync           = "syncpool"
 	poolFloor          = "floor"
+	poolNone           = "none"
 )
 
 // Role is the part a pool plays in the comparison.
@@ -113,6 +119,9 @@ var pools = []PoolInfo{
 	{Name: poolFloor, Label: "floor (per-P atomic slot; the limit)", Role: RoleLowerBound,
 		Ref:   "the floor, one atomic slot per P and nothing else",
 		About: "the least a bounded per-P pool must do on its hot path, in the hot path only: one atomic slot per P, found by the P's id as shardpool finds its shard, a Swap to take the connection and a CompareAndSwap to give it back (bench/pools.go, floorPool). No bound, no waiting, no misuse checks, no expiry, no stats: not a pool, but the limit that shardpool's design can approach on the machine at hand; locked instructions cost several times more on some VMs than on others, and this yardstick moves with them where sync.Pool's does not. Never counted as a peer."},
+	{Name: poolNone, Label: "no pool (the process alone)", Role: RoleLowerBound,
+		Ref:   "the process alone, without a pool",
+		About: "no pool at all, in the idle-wake-ups scenario only: the Go runtime's own wake-ups while the process sleeps, which a pool's come on top of."},
 	{Name: poolSync, Label: "syncpool (lower bound)", Role: RoleLowerBound,
 		Ref:   "syncpool, the lower bound with neither bound nor lifecycle",
 		About: "`sync.Pool`: unbounded and without lifecycle, the per-P floor of what a pool can cost; a lower bound, never counted as a peer."},
@@ -209,9 +218,18 @@ var specs = []Spec{
 		Bench:    "EndToEndRESP",
 		Title:    "End to end over TCP: PING, SET, GET",
 		Question: "Over loopback TCP, with a small RESP client doing PING, SET and GET in turn on pooled connections (PoolSize 32), what ops/s and p99 latency does each pool give at 1, 16 and 256 goroutines? `server=embedded` is an in-process RESP server; `server=redis` a real redis-server, where the go-redis v9 client (same PoolSize) runs too.",
-		Notes:    "Latency is of one command, Get and Put included. sync.Pool is left out: unbounded, it would open a connection per goroutine. At 256 goroutines most Gets wait: `channel` bounds that wait with a timer, as shardpool and the baseline bound theirs, `channel-untimed` does not (a lower bound, not counted as a peer).",
+		Notes:    "Latency is of one command, Get and Put included. sync.Pool is left out: unbounded, it would open a connection per goroutine. At 256 goroutines most Gets wait: `channel` bounds that wait with a timer, as shardpool and the baseline bound theirs, `channel-untimed` does not (a lower bound, not counted as a peer). How the contenders ran:\n\n| contender | order in a round | between runs | background goroutines while the load runs |\n|---|---|---|---|\n| all | rotated: round r starts at contender r (`$BENCH_ROUND`; before 2026-12-05, `-count 8` ran each contender's runs back to back in one fixed order) | 100 ms idle, the previous run's connections closed | the load's goroutines, the same RESP client (RESPConn), PoolSize 32, loopback TCP with Go's defaults (TCP_NODELAY) |\n| shardpool | | | its coarse clock, ticking every 15.6 ms while Gets come (HealthCheckIdle's default 1 s makes it run); no reaper |\n| baseline, puddle, channel, channel-untimed | | | none |\n| go-redis v9 client (redis-server only) | last, after the pools | as the pools | its own pool's, at the client's defaults |\n\nWhy the order rotates: in the Intel VM runs (2026-11-26 r3 and r4, 2026-11-27) shardpool alone served one goroutine on redis-server about 2× faster (23.6k against 11.1–13.5k ops/s). There each contender's eight runs came back to back in one fixed order, so shardpool's always followed the embedded server's runs, with redis-server idle for seconds, while every other pool's (and go-redis's) followed a 256-goroutine run on redis-server; the other difference is shardpool's clock, which wakes the process a few hundred times a second while Gets come (the idle-pool section counts it). On the AMD VM of the 2026-12-04 and later runs the five pools tie at one goroutine (23.2k against 22.1–23.2k ops/s in the first 2026-12-05 run), so neither shows there; with the order rotated and a settle before every run, a pool can no longer owe its figure to its place.",
 		Metrics:  []Metric{opsPerS, p99},
 		Headline: map[string]string{"goroutines": "max"},
+	},
+	{
+		Bench:    "IdleWakeups",
+		Title:    "An idle pool: how often it wakes the process",
+		Question: "After a burst of 1,000 Gets and Puts, nobody uses the pool: how many times is the process woken (context switches, all threads, from getrusage) in the 2 s after the last Get, and then per 10 s? shardpool with IdleTimeout 5 min, its reaper every minute and health checks after the default second idle; `none` is the process alone.",
+		Notes:    "shardpool's coarse clock ticks every 15.6 ms (1/64 of the shortest of HealthCheckIdle, IdleTimeout and MaxConnAge) while Gets come; once a second it asks whether any came, and at the first check that finds none it goes dormant until the next Get. Each tick wakes the process's threads several times over (a timer's goroutine becoming runnable wakes an idle P's thread too), which the first column counts; the second is the promise: once quiet, an idle pool adds at most about one wake-up a second (its reaper, here once a minute) to the runtime's own. One spell per run, one run: the counts are small integers, not medians.",
+		Metrics:  []Metric{wakeIdle, wakeFirst},
+		Own:      true,
+		OwnLead:  "What it measured",
 	},
 	{
 		Bench:    "GoRedisV8Client",

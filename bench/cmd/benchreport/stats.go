@@ -34,7 +34,10 @@ func summarize(values []float64, unit string) (Stat, bool) {
 // String formats the median and its confidence interval, as benchstat does.
 func (s Stat) String() string {
 	r := s.Summary.PctRangeString()
-	if r != "∞" && r != "?" {
+	switch {
+	case len(s.Sample.Values) == 1:
+		return humanValue(s.Summary.Center, s.Unit) + " (one run)"
+	case r != "∞" && r != "?":
 		r = "±" + r
 	}
 	return humanValue(s.Summary.Center, s.Unit) + " " + r
