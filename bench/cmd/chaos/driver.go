@@ -211,3 +211,15 @@ func offset(t, ref time.Duration) string {
 	}
 	return (t - ref).Round(100 * time.Microsecond).String()
 }
+
+// probeBound is the most dials the driver may count in span after it saw
+// the breaker open, for a pool of poolSize connections: the probe's, one
+// at once and then at most one per shardpool.ProbeGap, and the Gets' dials
+// that started in the moment between the driver's count of the
+// poolSize-th consecutive failure (in the Dialer and OnConnect) and the
+// pool's (after they return), when the pool's breaker is still closed: at
+// most poolSize-1, the other dials that can be in flight. One run counted
+// 152 dials in 15 s where the probe alone may make 150.
+func probeBound(span time.Duration, poolSize int) int64 {
+	return int64(span/shardpool.ProbeGap) + 1 + int64(poolSize-1)
+}

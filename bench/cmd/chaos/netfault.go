@@ -420,7 +420,7 @@ func (dr *driver) checkNet(f netFault, r *row, faultAt, endAt, trip time.Duratio
 		if trip == 0 {
 			r.violate(fmt.Sprintf("the dial-error breaker never opened: %d dials during the round", dials))
 		} else {
-			maxAfter := int64((endAt-trip)/shardpool.ProbeGap) + 2
+			maxAfter := probeBound(endAt-trip, cfg.poolSize)
 			r.notes = append(r.notes, fmt.Sprintf("the breaker opened %v after the load resumed; %d dials from then to the toxics' removal, %d after it opened (the probe; bound %d, one per %v)",
 				(trip-faultAt).Round(100*time.Microsecond), dials, probeDials, maxAfter, shardpool.ProbeGap))
 			if probeDials > maxAfter {

@@ -79,9 +79,9 @@ func (dr *driver) sigkill(round string) error {
 	} else {
 		r.detect, r.hasDetect = trip-killAt, true
 		after := dials1 - dr.d.dialsAtTrip.Load()
-		// Once open, only the probe dials, at most once per shardpool.ProbeGap
-		// (dial.go): the driver's load keeps Gets failing fast.
-		maxAfter := int64((endAt-trip)/shardpool.ProbeGap) + 2
+		// Once open, only the probe dials, at most once per
+		// shardpool.ProbeGap: the driver's load keeps Gets failing fast.
+		maxAfter := probeBound(endAt-trip, cfg.poolSize)
 		r.notes = append(r.notes, fmt.Sprintf("first error %v after the kill; dials: %d before the breaker opened, %d in the %v after (probe; bound %d)",
 			offset(s.firstErr, killAt), dr.d.dialsAtTrip.Load()-dials0, after, (endAt-trip).Round(time.Millisecond), maxAfter))
 		if after > maxAfter {
