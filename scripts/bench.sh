@@ -312,13 +312,13 @@ ncpu=$(tr ',' '\n' <<<"$hot_cpus" | wc -l)
 e2e_subs=15
 [ -n "${BENCH_REDIS_ADDR:-}" ] && e2e_subs=33
 scenarios=(
-	"hotpath|HotPathGetPut|$((21 * ncpu))|$((3 * ncpu))|20ms|300ms|23|315|-test.cpu $hot_cpus"
-	"exhaustion|ExhaustionWait|35|7|100ms|500ms|35|230|"
+	"hotpath|HotPathGetPut|$((21 * ncpu))|$((3 * ncpu))|20ms|200ms|23|330|-test.cpu $hot_cpus"
+	"exhaustion|ExhaustionWait|35|7|100ms|500ms|35|400|"
 	"queue|ExhaustionQueue|3|0|100ms|500ms|3|20|"
-	"churn|ChurnGetRemove|24|4|20ms|300ms|5|96|"
+	"churn|ChurnGetRemove|24|4|20ms|200ms|5|110|"
 	"reaper-sweep|ReaperSweep|6|0|10ms|300ms|6|60|"
 	"reaper-latency|ReaperGetPutDuringSweeps|4|0|10ms|500ms|3|30|"
-	"e2e|EndToEndRESP|$e2e_subs|0|20ms|600ms|$((e2e_subs / 2))|$((e2e_subs * 8))|"
+	"e2e|EndToEndRESP|$e2e_subs|0|20ms|600ms|$((e2e_subs))|$((e2e_subs * 8))|"
 )
 # An idle pool's wake-ups: one 12 s spell per pool (shardpool, and the
 # process alone), once, in full runs only (it would be most of --quick).
