@@ -79,5 +79,5 @@ func (q *waitRecorder) merged() *hdrhistogram.Histogram {
 // exhaust runs ExhaustionWait's caller=spins load on p (see exhaustLoad),
 // for the benchmarks that measure shardpool alone under it.
 func exhaust(b *testing.B, p Pool, mult int) *hdrhistogram.Histogram {
-	return exhaustLoad(b, p, mult, callerSpins)
+	return exhaustLoad(b, p, mult, callerSpins, nil)
 }

@@ -102,6 +102,14 @@ func ExhaustionWait(b *testing.B, cs []Contender) {
 	}
 	loads := []load{{4, callerSpins}, {16, callerSpins}, {64, callerSpins}, {16, callerYields},
 		{4, callerIO}, {16, callerIO}, {64, callerIO}}
+	// One loopback peer per goroutine count, shared by every contender
+	// and trial: its connections are made once, outside the timed runs.
+	peers := map[int]*loopbackPeer{}
+	defer func() {
+		for _, lp := range peers {
+			lp.close()
+		}
+	}()
 	for _, c := range cs {
 		if !c.Bounded {
 			continue
@@ -119,7 +127,14 @@ func ExhaustionWait(b *testing.B, cs []Contender) {
 				if counts {
 					q0 = q.Queued()
 				}
-				h := exhaustLoad(b, p, l.mult, l.caller)
+				var peer *loopbackPeer
+				if l.caller == callerIO {
+					if peers[l.mult] == nil {
+						peers[l.mult] = newLoopbackPeer(b, l.mult*exhaustionSize)
+					}
+					peer = peers[l.mult]
+				}
+				h := exhaustLoad(b, p, l.mult, l.caller, peer)
 				ReportLatency(b, h, "")
 				SaveHistogram(b, h)
 				if counts {
@@ -139,15 +154,11 @@ const (
 
 // exhaustLoad runs the exhaustion load on p, which holds exhaustionSize
 // connections, from mult × exhaustionSize goroutines of the given caller
-// kind, and returns the time each use spent in the pool.
-func exhaustLoad(b *testing.B, p Pool, mult int, caller string) *hdrhistogram.Histogram {
+// kind, and returns the time each use spent in the pool. peer, with a
+// connection per goroutine, is the network of caller=io (nil otherwise).
+func exhaustLoad(b *testing.B, p Pool, mult int, caller string, peer *loopbackPeer) *hdrhistogram.Histogram {
 	ctx := context.Background()
 	goroutines := mult * exhaustionSize
-	var peer *loopbackPeer
-	if caller == callerIO {
-		peer = newLoopbackPeer(b, goroutines)
-		defer peer.close()
-	}
 	return Load(b, goroutines, func(g int, hist *hdrhistogram.Histogram) error {
 		t0 := time.Now()
 		h, err := p.Get(ctx)

@@ -185,7 +185,7 @@ const e2ePoolSize = 32
 
 // e2eSettle is the idle spell before every end-to-end run, so that each
 // starts from the same state whatever ran before it.
-const e2eSettle = 100 * time.Millisecond
+const e2eSettle = 50 * time.Millisecond
 
 // settle idles for e2eSettle before a sub-benchmark's first trial (b.N is
 // 1 only there): the testing package calls a benchmark again with growing
