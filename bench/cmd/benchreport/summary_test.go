@@ -142,8 +142,7 @@ func TestHDRPlot(t *testing.T) {
 // v9's, its max latency is far worse, and both the table and the paragraph
 // say so.
 func TestSummaryLossesElsewhere(t *testing.T) {
-	dir := t.TempDir()
-	raw := filepath.Join(dir, "exhaustion.txt")
+	raw := filepath.Join(t.TempDir(), "exhaustion.txt")
 	var b strings.Builder
 	b.WriteString("pkg: x\n")
 	for run := range 6 {
@@ -152,16 +151,7 @@ func TestSummaryLossesElsewhere(t *testing.T) {
 				pool, v[0]+float64(run), v[1]+float64(run))
 		}
 	}
-	if err := os.WriteFile(raw, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := Load([]string{raw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	(&Report{DS: ds}).Write(&out)
-	md := out.String()
+	md := reportOf(t, raw, b.String())
 	for _, want := range []string{
 		"| max latency is 12.00× worse than go-redis v9 (60 ms vs 5 ms) |",
 		"though its max latency is 12.00× worse than go-redis v9",
@@ -199,8 +189,7 @@ func TestSummaryFloor(t *testing.T) {
 // the caller=io load where a run has it, and that queued-% is shown as a
 // plain table and never ranks the pools.
 func TestExhaustionHeadlineAndQueued(t *testing.T) {
-	dir := t.TempDir()
-	raw := filepath.Join(dir, "exhaustion.txt")
+	raw := filepath.Join(t.TempDir(), "exhaustion.txt")
 	var b strings.Builder
 	b.WriteString("pkg: x\n")
 	for run := range 6 {
@@ -211,7 +200,25 @@ func TestExhaustionHeadlineAndQueued(t *testing.T) {
 			}
 		}
 	}
-	if err := os.WriteFile(raw, []byte(b.String()), 0o644); err != nil {
+	md := reportOf(t, raw, b.String())
+	if !strings.Contains(md, "| Exhaustion: many more goroutines than connections | caller=io |") {
+		t.Errorf("the summary's exhaustion row is not caller=io:\n%s", md[:min(len(md), 3000)])
+	}
+	if !strings.Contains(md, "**share of Gets that queued") || !strings.Contains(md, "| caller=io | 102% | 12.5% |") {
+		t.Errorf("report lacks the queued table:\n%s", md)
+	}
+	// Before the sections: the summary and "Where shardpool loses", which
+	// rank the pools.
+	if ranked := md[:strings.Index(md, "## 1.")]; strings.Contains(ranked, "queued") {
+		t.Errorf("queued-%% ranks the pools:\n%s", ranked)
+	}
+}
+
+// reportOf writes body, benchmark output, to raw and returns the report
+// made from it.
+func reportOf(t *testing.T, raw, body string) string {
+	t.Helper()
+	if err := os.WriteFile(raw, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ds, err := Load([]string{raw})
@@ -220,14 +227,5 @@ func TestExhaustionHeadlineAndQueued(t *testing.T) {
 	}
 	var out strings.Builder
 	(&Report{DS: ds}).Write(&out)
-	md := out.String()
-	if !strings.Contains(md, "| Exhaustion: many more goroutines than connections | caller=io |") {
-		t.Errorf("the summary's exhaustion row is not caller=io:\n%s", md[:min(len(md), 3000)])
-	}
-	if !strings.Contains(md, "**share of Gets that queued") || !strings.Contains(md, "| caller=io | 102% | 12.5% |") {
-		t.Errorf("report lacks the queued table:\n%s", md)
-	}
-	if strings.Contains(md, "queued (the load") && strings.Contains(md[:strings.Index(md, "## 1.")], "queued") {
-		t.Errorf("queued-%% is ranked before the sections:\n%s", md)
-	}
+	return out.String()
 }
