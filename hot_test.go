@@ -271,3 +271,31 @@ func TestShardSecondPutHotOfItsConnection(t *testing.T) {
 	idle, _ := s.counts()
 	assert.Equal(t, 1, idle)
 }
+
+// counts must not miss the hot connection when a Put demotes it into the
+// list between counts' two reads (the list's count, then the hot pointer):
+// it was idle throughout, so s never held fewer than one idle connection,
+// and counts must say at least one. Missing it made the MinIdleConns
+// top-up dial one connection too many (TestMinIdleConnsExactAfterChurn,
+// about one run in ten at -cpu 2). The hook runs the Put in the window.
+func TestShardCountsSeesTheHotConnectionDemotedMeanwhile(t *testing.T) {
+	var s shard
+	var closed atomic.Bool
+	conns := newShardConns(&s, 2, func(int) int64 { return 0 })
+	ok, _ := s.putHot(conns[0], 0, &closed)
+	require.True(t, ok)
+	ran := false
+	testhook.CountsHotLoaded = func(any) {
+		testhook.CountsHotLoaded = nil // once
+		ran = true
+		ok, orphan := s.putHot(conns[1], 0, &closed) // demotes conns[0]
+		require.True(t, ok)
+		require.Nil(t, orphan)
+	}
+	t.Cleanup(func() { testhook.CountsHotLoaded = nil })
+	idle, _ := s.counts()
+	require.True(t, ran, "the hook did not run")
+	assert.GreaterOrEqual(t, idle, 1, "counts missed the demoted hot connection")
+	idle, _ = s.counts()
+	assert.Equal(t, 2, idle, "once the Put is done")
+}

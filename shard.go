@@ -261,12 +261,28 @@ func (s *shard) drain(closed []*Conn) []*Conn {
 // counts returns how many connections s holds idle and how many Gets it has
 // served. It leaves the hot connection where it is: Stats and IdleLen
 // must not cost the hot path its pointer.
+//
+// It reads the list's count, then the hot pointer, and counts the hot
+// connection unless it was closed in place. A hot connection that a Put
+// demotes after the pointer's load is Idle by the look at its state, and
+// in the list, which was counted before it got there: it still counts,
+// once. (Counting only a CheckedOut one, as this did once, missed it: the
+// MinIdleConns top-up then counted one idle connection too few and dialed
+// one too many, which nothing takes back.) A Get that takes the hot
+// connection meanwhile leaves it CheckedOut, so it may count though taken:
+// one too many, which makes a top-up dial one too few until the Get's own
+// check (checkShardShare) asks for another.
 func (s *shard) counts() (idle int, hits uint64) {
 	s.mu.Lock()
 	idle, hits = s.n, s.hits
 	s.mu.Unlock()
-	if cn := s.hot.Load(); cn != nil && cn.tag.State() == connstate.CheckedOut {
-		idle++
+	if cn := s.hot.Load(); cn != nil {
+		if h := testhook.CountsHotLoaded; h != nil {
+			h(s)
+		}
+		if cn.tag.State() != connstate.Closed {
+			idle++
+		}
 	}
 	return idle, hits + s.hotHits.Load()
 }

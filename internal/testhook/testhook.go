@@ -43,6 +43,11 @@ var (
 	// must still find the shard non-empty.
 	HotSpilling func(shard any)
 
+	// CountsHotLoaded runs while a shard counts its idle connections,
+	// between its load of the hot pointer and its look at that
+	// connection's state: a Put may demote the connection meanwhile.
+	CountsHotLoaded func(shard any)
+
 	// SweepBetweenChunks runs while a sweep has released a shard's lock
 	// between two chunks; next is the connection it means to look at next.
 	SweepBetweenChunks func(shard, next any)
