@@ -92,6 +92,39 @@ func TestGetReusesIdleConnection(t *testing.T) {
 	})
 }
 
+// Every Get counts once, as a hit or a miss, however many run at once: the
+// pool is never short (PoolSize ≥ the goroutines), so none waits. Hits are
+// counted per P without a read-modify-write (hits.go); a count that lost
+// adds would come up short here.
+func TestStatsCountEveryGetUnderConcurrency(t *testing.T) {
+	forEachKind(t, func(t *testing.T, mk func(*shardpool.Options) pool) {
+		const goroutines, rounds = 16, 5000
+		e := newEnv(t, mk, shardpool.Options{PoolSize: goroutines})
+		var wg sync.WaitGroup
+		for g := 0; g < goroutines; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < rounds; i++ {
+					cn, err := e.p.Get(context.Background())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if i%64 == 0 {
+						runtime.Gosched() // move goroutines between Ps
+					}
+					e.p.Put(cn)
+				}
+			}()
+		}
+		wg.Wait()
+		st := e.p.Stats()
+		assert.EqualValues(t, goroutines*rounds, st.Hits+st.Misses, "hits %d, misses %d", st.Hits, st.Misses)
+		assert.EqualValues(t, st.Misses, e.d.dials.Load(), "a miss is a dial")
+	})
+}
+
 func TestGetClosesStaleIdleConnections(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
@@ -122,7 +155,14 @@ func TestGetClosesStaleIdleConnections(t *testing.T) {
 					cn := e.get()
 					assert.NotSame(t, old, cn)
 					assert.EqualValues(t, 1, e.closes(old))
-					assert.EqualValues(t, 1, e.p.Stats().StaleConns)
+					st := e.p.Stats()
+					assert.EqualValues(t, 1, st.StaleConns)
+					hits := 1 // fresh; the stale one is no hit, and cn a miss
+					if tc.name == "IdleTimeout" {
+						hits = 2
+					}
+					assert.EqualValues(t, hits, st.Hits)
+					assert.EqualValues(t, 2, st.Misses)
 					e.lens(1, 0)
 				})
 			}
@@ -147,6 +187,9 @@ func TestIdleOrderLIFOAndFIFO(t *testing.T) {
 			for i, w := range want {
 				assert.Same(t, w, e.get(), "fifo=%v, Get #%d", fifo, i)
 			}
+			// One from the hot connection and two from the list (LIFO), or
+			// three from the list.
+			assert.EqualValues(t, 3, e.p.Stats().Hits, "fifo=%v", fifo)
 		}
 	})
 }

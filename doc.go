@@ -66,7 +66,7 @@ package shardpool
 //	put.go                Put and Remove: a connection back to a waiter, a shard or a close
 //	shard.go              the shards: per-P lists of idle connections and their invariant
 //	hot.go                a shard's hot connection, outside its list, for the hot path
-//	procpin.go            which shard a goroutine uses: the id of its P (gc)
+//	procpin.go            which shard a goroutine uses: the id of its P, pinned (gc)
 //	procpin_portable.go   the same through a sync.Pool of tokens (other compilers, purego)
 //	wait.go               the wait path: serve rounds, hand-offs, why no wake-up is lost
 //	waitlist.go           the list of waiting Gets and the one timer of their waits
@@ -91,6 +91,9 @@ package shardpool
 //	leak.go               leak detection: where each checkout came from
 //	hooks.go              Hooks: callbacks on the slow paths for metrics and tracing
 //	stats.go              Stats and the counters behind it
+//	hits.go               Stats.Hits, counted per P without a read-modify-write
+//	hits_pinned.go        the per-P count: a plain add while pinned (64-bit gc, no -race)
+//	hits_atomic.go        one atomic count instead (-race, 32-bit, purego, gccgo)
 //	wiring.go             init-time links for package baseline and the tests
 //	internal/connstate    a connection's states and the moves between them
 //	internal/bgroup       a group of goroutines that can be refused once closed
@@ -133,3 +136,6 @@ package shardpool
 //   - top-up, share: the dials that keep MinIdleConns idle, and a shard's
 //     part of MinIdleConns (minidle.go).
 //   - stale: idle past IdleTimeout, or older than MaxConnAge.
+//   - pin: keep a goroutine on its P, not preemptible (runtime.procPin),
+//     for a few instructions that never block: Get's take of the hot
+//     connection and its hit count (procpin.go, hits.go).

@@ -23,16 +23,38 @@ func (p *ConnPool) Get(ctx context.Context) (*Conn, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	s := p.localShard()
+	now := p.now()
+	s, pid := p.pinShard()
 	// While Gets are waiting, newcomers queue behind them instead of taking
 	// what a Put just parked: arrival order, no starvation.
 	if p.waiters.len() == 0 {
-		if cn := p.takeIdle(s, s); cn != nil {
+		// The hot path: the hot connection of the caller's shard, fresh and
+		// not due a health check, taken and counted while the goroutine is
+		// pinned to its P (popHot never blocks; hits.go says why the pin).
+		cn, stale := s.popHot(now, p.exp)
+		if cn != nil && !stale && !p.checkDue(cn, now) {
+			p.hits.addPinned(pid)
+			unpin()
+			if share := p.topUps.share(); share > 0 { // tookFrom, inline
+				p.checkShardShare(s, -1, share)
+			}
+		} else {
+			unpin()
+			if cn != nil {
+				cn = p.accept(cn, stale, now, s, s, -1)
+			}
+			if cn == nil {
+				cn = p.takeIdle(s, s)
+			}
+		}
+		if cn != nil {
 			if p.leakOn {
 				p.track(cn)
 			}
 			return cn, nil
 		}
+	} else {
+		unpin()
 	}
 	cn, err := p.getSlow(ctx, s)
 	if cn != nil && p.leakOn {
@@ -107,26 +129,45 @@ func (p *ConnPool) eachOther(s *shard, f func(*shard) bool) bool {
 func (p *ConnPool) takeIdle(from, home *shard) *Conn {
 	for {
 		now := p.now()
-		cn, stale, left := from.pop(now, p.exp, true)
+		cn, stale, left := from.pop(now, p.exp)
 		if cn == nil {
 			return nil
 		}
-		if stale || p.checkDue(cn, now) {
-			if usable, held := p.vetIdle(cn, stale); !usable {
-				if held {
-					p.release()
-					p.checkMinIdleConns()
-				}
-				continue
+		if cn = p.accept(cn, stale, now, from, home, left); cn != nil {
+			return cn
+		}
+	}
+}
+
+// accept finishes a take of cn, just popped from shard from at now (stale
+// and left as pop returned them), for a Get whose shard is home. It counts
+// a fresh cn as a hit, closes a stale or unhealthy one (and returns nil),
+// and makes home the home of the one it returns.
+func (p *ConnPool) accept(cn *Conn, stale bool, now int64, from, home *shard, left int) *Conn {
+	if !stale {
+		p.hits.inc()
+	}
+	if stale || p.checkDue(cn, now) {
+		if usable, held := p.vetIdle(cn, stale); !usable {
+			if held {
+				p.release()
+				p.checkMinIdleConns()
 			}
+			return nil
 		}
-		if from != home {
-			cn.home.Store(home)
-		}
-		if share := p.topUps.share(); share > 0 {
-			p.checkShardShare(from, left, share)
-		}
-		return cn
+	}
+	if from != home {
+		cn.home.Store(home)
+	}
+	p.tookFrom(from, left)
+	return cn
+}
+
+// tookFrom asks for a MinIdleConns top-up if a Get's take left shard s
+// below its share (left as pop returned it).
+func (p *ConnPool) tookFrom(s *shard, left int) {
+	if share := p.topUps.share(); share > 0 {
+		p.checkShardShare(s, left, share)
 	}
 }
 

@@ -27,7 +27,7 @@ import (
 //     list, or a taker holds it: hasIdle reads the hot pointer and then
 //     nonEmpty, and a move from hot into the list (spillHot, demote) sets
 //     nonEmpty before the pointer lets go of it.
-//   - Every method of shard other than pop, putHot and counts first moves
+//   - Every method of shard other than pop, putHot and idleCount first moves
 //     the hot connection into the list (spillHot), so sweeps, drains and
 //     trims see one ordered list.
 // A Put twice of the hot connection is caught by the caller's look at the
@@ -37,8 +37,8 @@ import (
 // sees the other) and takes it out of the pointer. (Both write its idleAt
 // meanwhile; that race is the caller's.)
 //
-// Locking: hot and hotHits (shardState) are atomics, touched by the
-// methods in this file and by pop and counts (shard.go) only; demote,
+// Locking: hot (shardState) is an atomic, touched by the methods in this
+// file and by pop and idleCount (shard.go) only; demote,
 // spillHot and relink take or need the shard's mu, as shard.go says.
 
 // putHot makes the checked-out cn, whose home is s, the hot connection of
@@ -69,6 +69,26 @@ func (s *shard) putHot(cn *Conn, now int64, closed *atomic.Bool) (ok bool, orpha
 		return !s.hot.CompareAndSwap(cn, nil), orphan
 	}
 	return true, orphan
+}
+
+// popHot takes the hot connection of s, as pop does (see there), or returns
+// nil if there is none. It never blocks, so Get may call it with its
+// goroutine pinned to its P (hits.go).
+func (s *shard) popHot(now int64, exp expiry) (cn *Conn, stale bool) {
+	for s.hot.Load() != nil {
+		cn = s.hot.Swap(nil)
+		if cn == nil || cn.tag.State() != connstate.CheckedOut {
+			continue // taken first, or closed in place (or in a list): drop it
+		}
+		if exp.on() && exp.stale(cn, now) {
+			if !cn.tag.CloseCheckedOut() {
+				continue // claimed meanwhile: the claimer closes it
+			}
+			return cn, true
+		}
+		return cn, false
+	}
+	return nil, false
 }
 
 // inHot reports whether cn is the hot connection of s.

@@ -90,7 +90,7 @@ func (p *ConnPool) checkMinIdleConns() {
 // reported: -1 after a take of the hot connection, and then s is counted.
 func (p *ConnPool) checkShardShare(s *shard, left, share int) {
 	if left < 0 {
-		left, _ = s.counts()
+		left = s.idleCount()
 	}
 	if left < share {
 		p.checkMinIdleConns()

@@ -59,7 +59,7 @@ var _ Pooler = (*ConnPool)(nil)
 // Idle connections live in per-P shards: Get takes from the shard of the P
 // it runs on and Put returns a connection to the shard it came from, so the
 // hot path (an idle connection in the caller's shard) takes no lock: it
-// swaps the connection out of the shard's slot and back in, on a cache line
+// swaps the connection out of the shard's hot pointer and back in, on a cache line
 // no other core is using, writes no memory shared by all cores, reads no
 // clock and allocates nothing. When its shard is empty, Get takes from the
 // other shards, then dials if fewer than PoolSize connections are held, and
@@ -102,6 +102,7 @@ type ConnPool struct {
 	topUps    topUps        // the MinIdleConns top-up (minidle.go)
 	reg       registry      // every connection held (registry.go)
 	stats     slowStats     // counters off the hot path (stats.go)
+	hits      hitCounter    // Gets served an idle connection (hits.go)
 	idle      idleCap       // MaxIdleConns (idlecap.go)
 	resizeMu  sync.Mutex    // serializes SetPoolSize (resize.go)
 
@@ -176,6 +177,7 @@ func NewConnPool(opt *Options) *ConnPool {
 	p.clock = newClock(&p.opt)
 	p.waiters.init(p.opt.PoolTimeout, p.clock.exact, p.opt.MaxWaiters)
 	p.stats.init()
+	p.hits.init(len(p.shards))
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
 	if p.timed {
 		p.bg.Go(func() { p.clock.run(p.closedCh, p.activity) })
@@ -205,8 +207,7 @@ func (p *ConnPool) Len() int { return p.reg.len() }
 func (p *ConnPool) IdleLen() int {
 	n := 0
 	for i := range p.shards {
-		idle, _ := p.shards[i].counts()
-		n += idle
+		n += p.shards[i].idleCount()
 	}
 	return n
 }

@@ -18,8 +18,9 @@ var (
 	tokenNext atomic.Uint32
 )
 
-// localShard returns the shard of the caller's P.
-func (p *ConnPool) localShard() *shard {
+// pinShard returns the shard of the caller's P, as procpin.go's does, but
+// pins nothing: the P's id is -1, which hits.go's atomic build ignores.
+func (p *ConnPool) pinShard() (*shard, int) {
 	t, _ := tokens.Get().(*token)
 	if t == nil {
 		// Once per P, and again after GCs empty the sync.Pool.
@@ -27,5 +28,8 @@ func (p *ConnPool) localShard() *shard {
 	}
 	s := &p.shards[t.idx&p.mask]
 	tokens.Put(t)
-	return s
+	return s, -1
 }
+
+// unpin ends pinShard's pin: here, nothing.
+func unpin() {}

@@ -29,7 +29,8 @@ func (p *ConnPool) Put(cn *Conn) {
 		p.Remove(cn, nil)
 		return
 	}
-	if p.inHot(cn) {
+	home := cn.home.Load() // set before cn was handed out
+	if home.inHot(cn) {
 		p.misuse(cn, ErrNotCheckedOut) // Put twice: it is the hot connection
 		return
 	}
@@ -41,12 +42,24 @@ func (p *ConnPool) Put(cn *Conn) {
 			return
 		}
 	}
-	// With Gets waiting and no serve round running, hand cn straight to
-	// the oldest (see wait.go). The state check keeps a second Put on the
-	// path that reports it.
-	if p.waiters.len() != 0 && cn.tag.State() == connstate.CheckedOut &&
-		p.serving.tryEnter() {
-		p.putServing(cn)
+	if p.waiters.len() != 0 {
+		// With Gets waiting and no serve round running, hand cn straight
+		// to the oldest (see wait.go). The state check keeps a second Put
+		// on the path that reports it.
+		if cn.tag.State() == connstate.CheckedOut && p.serving.tryEnter() {
+			p.putServing(cn)
+			return
+		}
+	} else if p.useHot {
+		// The hot path: putIdle's put as the hot connection, inline, and
+		// done unless something is left to do (see putIdle and putHot).
+		if h := testhook.BeforeHotPut; h != nil {
+			h(p)
+		}
+		ok, orphan := home.putHot(cn, p.now(), &p.closed)
+		if !ok || orphan != nil || p.waiters.len() != 0 {
+			p.parked(cn, p.hotResult(ok, orphan), true)
+		}
 		return
 	}
 	p.putIdle(cn, true)
@@ -70,10 +83,18 @@ func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
 		if h := testhook.BeforeHotPut; h != nil {
 			h(p)
 		}
-		r = p.putHot(cn, home)
+		r = p.hotResult(home.putHot(cn, p.now(), &p.closed))
 	} else {
 		r = p.park(cn, home)
 	}
+	p.parked(cn, r, fromPut)
+}
+
+// parked finishes putIdle (and Put's hot path) once cn is parked, made the
+// hot connection, or refused (r): it closes a cn refused for want of room
+// or because the pool is closed, reports a second Put, and kicks a serve
+// round if Gets are waiting.
+func (p *ConnPool) parked(cn *Conn, r parkResult, fromPut bool) {
 	switch r {
 	case parkFull:
 		p.closeCheckedOut(cn, CloseIdleCap, placeFreed)
@@ -104,11 +125,10 @@ func (p *ConnPool) park(cn *Conn, home *shard) parkResult {
 	return r
 }
 
-// putHot makes cn the hot connection of home (see hot.go), for a Put that
-// found no Get waiting. A connection it displaced that Close left behind
-// (orphan) is closed here.
-func (p *ConnPool) putHot(cn *Conn, home *shard) parkResult {
-	ok, orphan := home.putHot(cn, p.now(), &p.closed)
+// hotResult turns what shard.putHot returned, for a Put that found no Get
+// waiting, into a parkResult. A connection it displaced that Close left
+// behind (orphan) is closed here.
+func (p *ConnPool) hotResult(ok bool, orphan *Conn) parkResult {
 	if orphan != nil {
 		p.closeCheckedOut(orphan, ClosePoolClosed, placeFreed)
 	}

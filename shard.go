@@ -54,9 +54,8 @@ type shardState struct {
 
 	// Guarded by mu.
 	head, tail *Conn
-	n          int    // length of the list
-	hits       uint64 // Gets served from this shard (a Stats counter)
-	quota      int    // n <= quota; see Idle quota above
+	n          int // length of the list
+	quota      int // n <= quota; see Idle quota above
 
 	// nonEmpty is set whenever n > 0, and may stay set for a while after
 	// n drops to 0. It is read without mu by scans of other shards
@@ -69,9 +68,8 @@ type shardState struct {
 	// store, a fenced instruction, stays off the hot path.
 	nonEmpty atomic.Bool
 
-	// hot and hotHits are written without mu; see hot.go.
-	hot     atomic.Pointer[Conn]
-	hotHits atomic.Uint64 // Gets served from hot (a Stats counter)
+	// hot is written without mu; see hot.go.
+	hot atomic.Pointer[Conn]
 
 	idx int // position in ConnPool.shards; read-only
 }
@@ -108,28 +106,15 @@ func (e expiry) tooOld(cn *Conn, now int64) bool {
 func (s *shard) hasIdle() bool { return s.hot.Load() != nil || s.nonEmpty.Load() }
 
 // pop takes the newest idle connection of s: the hot one, else the head of
-// the list. A fresh one is checked out for the caller and, if hit is set,
-// counted as a hit of s; a stale one (by exp at now) is claimed for closing
-// (→ Closed) and returned with stale set: the caller must close it. cn is
-// nil when s is empty. left is how many idle connections s has after a pop
-// from the list, so that a caller keeping MinIdleConns need not lock s again
-// to ask, and -1 (not known) after a take of the hot connection.
-func (s *shard) pop(now int64, exp expiry, hit bool) (cn *Conn, stale bool, left int) {
-	for s.hot.Load() != nil {
-		cn = s.hot.Swap(nil)
-		if cn == nil || cn.tag.State() != connstate.CheckedOut {
-			continue // taken first, or closed in place (or in a list): drop it
-		}
-		if exp.on() && exp.stale(cn, now) {
-			if !cn.tag.CloseCheckedOut() {
-				continue // claimed meanwhile: the claimer closes it
-			}
-			return cn, true, -1
-		}
-		if hit {
-			s.hotHits.Add(1)
-		}
-		return cn, false, -1
+// the list. A fresh one is checked out for the caller; a stale one (by exp
+// at now) is claimed for closing (→ Closed) and returned with stale set:
+// the caller must close it. cn is nil when s is empty. left is how many
+// idle connections s has after a pop from the list, so that a caller
+// keeping MinIdleConns need not lock s again to ask, and -1 (not known)
+// after a take of the hot connection.
+func (s *shard) pop(now int64, exp expiry) (cn *Conn, stale bool, left int) {
+	if cn, stale = s.popHot(now, exp); cn != nil {
+		return cn, stale, -1
 	}
 	s.mu.Lock()
 	cn = s.head
@@ -148,9 +133,6 @@ func (s *shard) pop(now int64, exp expiry, hit bool) (cn *Conn, stale bool, left
 		return cn, true, left
 	}
 	cn.tag.Checkout()
-	if hit {
-		s.hits++
-	}
 	s.mu.Unlock()
 	return cn, false, left
 }
@@ -258,8 +240,7 @@ func (s *shard) drain(closed []*Conn) []*Conn {
 	return closed
 }
 
-// counts returns how many connections s holds idle and how many Gets it has
-// served. It leaves the hot connection where it is: Stats and IdleLen
+// idleCount returns how many connections s holds idle. It leaves the hot connection where it is: Stats and IdleLen
 // must not cost the hot path its pointer.
 //
 // It reads the list's count, then the hot pointer, and counts the hot
@@ -272,9 +253,9 @@ func (s *shard) drain(closed []*Conn) []*Conn {
 // connection meanwhile leaves it CheckedOut, so it may count though taken:
 // one too many, which makes a top-up dial one too few until the Get's own
 // check (checkShardShare) asks for another.
-func (s *shard) counts() (idle int, hits uint64) {
+func (s *shard) idleCount() (idle int) {
 	s.mu.Lock()
-	idle, hits = s.n, s.hits
+	idle = s.n
 	s.mu.Unlock()
 	if cn := s.hot.Load(); cn != nil {
 		if h := testhook.CountsHotLoaded; h != nil {
@@ -284,7 +265,7 @@ func (s *shard) counts() (idle int, hits uint64) {
 			idle++
 		}
 	}
-	return idle, hits + s.hotHits.Load()
+	return idle
 }
 
 // sweep claims the connections of s that are stale by exp at now (Idle →

@@ -56,7 +56,7 @@ type Stats struct {
 }
 
 // slowStats are the counters of the slow paths: a dial, a wait, a stale
-// connection. Hits of the hot path live in the shards (shard.hits) so that
+// connection. Hits of the hot path are counted per P (hits.go), so that
 // counting them writes no memory shared by all cores.
 //
 // Under saturation every Get waits, so the counters a wait writes are
@@ -88,19 +88,12 @@ func (s *slowStats) init() {
 // turn, so the figures are exact when the pool is quiet and a consistent sum
 // of per-shard snapshots when it is not.
 func (p *ConnPool) Stats() *Stats {
-	hits := uint64(p.stats.waitHits.Value())
-	idle := 0
-	for i := range p.shards {
-		n, h := p.shards[i].counts()
-		idle += n
-		hits += h
-	}
 	return &Stats{
-		Hits:            uint32(hits),
+		Hits:            uint32(uint64(p.stats.waitHits.Value()) + p.hits.total()),
 		Misses:          uint32(p.stats.misses.Value()),
 		Timeouts:        uint32(p.stats.timeouts.Value()),
 		TotalConns:      uint32(p.Len()),
-		IdleConns:       uint32(idle),
+		IdleConns:       uint32(p.IdleLen()),
 		StaleConns:      uint32(p.stats.staleConns.Value()),
 		Unhealthy:       uint32(p.stats.unhealthy.Value()),
 		WaitCount:       uint32(p.stats.waitCount.Value()),
@@ -117,15 +110,9 @@ func (p *ConnPool) Stats() *Stats {
 }
 
 // activity returns a count that grows with every Get, for the clock to
-// tell a quiet pool (see clock.run). It locks each shard in turn; the clock
-// calls it once a second.
+// tell a quiet pool (see clock.run). The clock calls it once a second.
 func (p *ConnPool) activity() uint64 {
-	n := uint64(p.stats.misses.Value() + p.stats.waitCount.Value())
-	for i := range p.shards {
-		_, h := p.shards[i].counts()
-		n += h
-	}
-	return n
+	return uint64(p.stats.misses.Value()+p.stats.waitCount.Value()) + p.hits.total()
 }
 
 // closed counts a connection closed for reason under the Stats counter of

@@ -151,7 +151,7 @@ func (p *ConnPool) serveRound() {
 				continue
 			}
 			now := p.now()
-			c, stale, _ := s.pop(now, p.exp, false)
+			c, stale, _ := s.pop(now, p.exp)
 			if c == nil {
 				empty++
 				continue
