@@ -436,6 +436,42 @@ func TestReaperRunsInBackground(t *testing.T) {
 	})
 }
 
+// IdleTimeout or MaxConnAge alone, without IdleCheckFrequency, runs the
+// reaper at its default (a second for these limits): stale connections are
+// closed with no Get to meet them, within the limit plus a sweep interval.
+// With IdleCheckFrequency negative there is no reaper, and they stay.
+func TestReaperRunsAtItsDefaultWithExpiryAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  shardpool.Options
+	}{
+		{"IdleTimeout", shardpool.Options{PoolSize: 4, IdleTimeout: 50 * time.Millisecond}},
+		{"MaxConnAge", shardpool.Options{PoolSize: 4, MaxConnAge: 50 * time.Millisecond}},
+	} {
+		for _, k := range kinds {
+			t.Run(tc.name+"/"+k.name, func(t *testing.T) {
+				t.Parallel() // each waits out a sweep interval
+				mk := k.make
+				e := newEnv(t, mk, tc.opt)
+				putAll(e.p, getN(t, e.p, 4, 4))
+				// The bound: the limit, one default interval (1 s), and
+				// room for a slow machine.
+				require.Eventually(t, func() bool { return e.p.Len() == 0 }, 3*time.Second, 5*time.Millisecond,
+					"stale connections left: Len %d", e.p.Len())
+				assert.EqualValues(t, 4, e.p.Stats().StaleConns)
+
+				off := tc.opt
+				off.IdleCheckFrequency = -1
+				e = newEnv(t, mk, off)
+				putAll(e.p, getN(t, e.p, 4, 4))
+				time.Sleep(1500 * time.Millisecond) // past a default interval: nothing to poll for
+				e.lens(4, 4)
+				assert.Zero(t, e.p.Stats().StaleConns)
+			})
+		}
+	}
+}
+
 // 7. Filter closes and removes what fn selects, idle or checked out.
 func TestFilterClosesSelected(t *testing.T) {
 	forEachKind(t, func(t *testing.T, mk func(*shardpool.Options) pool) {

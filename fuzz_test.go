@@ -25,7 +25,7 @@ package shardpool_test
 //     shard and its LIFO/FIFO order is global like the baseline's: Get must
 //     return the same connection (by dial number) from both. With several
 //     shards only the shard's order is kept and the choice would differ.
-//   - No background reaper (IdleCheckFrequency 0) and MinIdleConns 0: the
+//   - No background reaper (IdleCheckFrequency negative) and MinIdleConns 0: the
 //     top-up dials are asynchronous, so which Get meets a topped-up
 //     connection, and the dial numbering, would depend on scheduling. For
 //     the same reason v8's "unpooled overflow" (newConn marking a dial made
@@ -306,7 +306,8 @@ func newFuzzHarness(t *testing.T, data []byte) (*fuzzHarness, []byte) {
 		IdleTimeout: [4]time.Duration{0, time.Minute, 5 * time.Minute, 0}[c0>>3&3],
 		MaxConnAge:  [4]time.Duration{0, 2 * time.Minute, 10 * time.Minute, 0}[c0>>5&3],
 		PoolTimeout: 100 * time.Microsecond,
-		// MinIdleConns 0 and IdleCheckFrequency 0: see the comment at the top.
+		// MinIdleConns 0, and no reaper: see the comment at the top.
+		IdleCheckFrequency: -1,
 	}
 	if c0&128 != 0 {
 		h.opt.PoolTimeout = -1

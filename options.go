@@ -180,8 +180,10 @@ type Options struct {
 	// the caller's context.
 	PoolTimeout time.Duration
 
-	// IdleTimeout closes a connection that has been idle this long, when it
-	// is next met idle. 0 (or negative) keeps idle connections forever.
+	// IdleTimeout closes a connection that has been idle this long: the
+	// reaper closes it within IdleCheckFrequency after that, and a Get
+	// that meets it first closes it then. 0 (or negative) keeps idle
+	// connections forever.
 	IdleTimeout time.Duration
 
 	// HealthCheckIdle is how long a connection must have been idle before
@@ -215,10 +217,33 @@ type Options struct {
 	HealthCheck func(*Conn) error
 
 	// IdleCheckFrequency is how often the background reaper sweeps out
-	// stale idle connections. The reaper runs only when both it and
-	// IdleTimeout are > 0; without it stale connections are closed when Get
-	// meets them or when ReapStaleConns is called.
+	// stale idle connections (past IdleTimeout or MaxConnAge). The reaper
+	// runs when either of those is set. 0 means a quarter of the shorter
+	// of the two, but at most a minute (go-redis's client default) and at
+	// least a second, so that a pool nobody uses wakes at most once a
+	// second: an IdleTimeout of 5 minutes is swept every minute, one of
+	// 20 s every 5 s, one of 50 ms every second. Negative turns the reaper
+	// off: stale connections are then closed only when a Get meets them
+	// (with LIFO order, the ones deep in a shard may wait for that a long
+	// time) or when ReapStaleConns is called.
 	IdleCheckFrequency time.Duration
+}
+
+// reapEvery returns how often the reaper sweeps, for IdleCheckFrequency
+// freq and the normalized IdleTimeout and MaxConnAge; 0 means no reaper.
+// See IdleCheckFrequency for the rule.
+func reapEvery(freq, idle, age time.Duration) time.Duration {
+	shortest := idle
+	if shortest == 0 || (age > 0 && age < shortest) {
+		shortest = age
+	}
+	switch {
+	case freq < 0 || shortest == 0:
+		return 0
+	case freq > 0:
+		return freq
+	}
+	return min(max(shortest/4, time.Second), time.Minute)
 }
 
 // defaultPoolSize is the PoolSize used for values <= 0.
@@ -243,7 +268,7 @@ func (opt *Options) normalize() {
 	opt.MaxConnAge = max(0, opt.MaxConnAge)
 	opt.MaxConnAgeJitter = max(0, min(opt.MaxConnAgeJitter, opt.MaxConnAge))
 	opt.IdleTimeout = max(0, opt.IdleTimeout)
-	opt.IdleCheckFrequency = max(0, opt.IdleCheckFrequency)
+	opt.IdleCheckFrequency = reapEvery(opt.IdleCheckFrequency, opt.IdleTimeout, opt.MaxConnAge)
 	if opt.DialTimeout == 0 {
 		opt.DialTimeout = DefaultDialTimeout
 	}

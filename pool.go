@@ -182,7 +182,7 @@ func NewConnPool(opt *Options) *ConnPool {
 	if p.timed {
 		p.bg.Go(func() { p.clock.run(p.closedCh, p.activity) })
 	}
-	if p.opt.IdleTimeout > 0 && p.opt.IdleCheckFrequency > 0 {
+	if p.opt.IdleCheckFrequency > 0 { // normalize left it 0 without expiry
 		p.bg.Go(func() { p.reaper(p.opt.IdleCheckFrequency) })
 	}
 	if p.leakOn {

@@ -77,7 +77,11 @@ func NewConnPool(opt *shardpool.Options) *ConnPool {
 	p.checkMinIdleConns()
 	p.connsMu.Unlock()
 
-	if p.opt.IdleTimeout > 0 && p.opt.IdleCheckFrequency > 0 {
+	// go-redis v8 starts its reaper when IdleTimeout and IdleCheckFrequency
+	// are both set; the shared Options (normalize) derive IdleCheckFrequency
+	// when it is 0 and leave it 0 without IdleTimeout or MaxConnAge, so that
+	// both pools sweep alike.
+	if p.opt.IdleCheckFrequency > 0 {
 		p.bg.Go(func() { p.reaper(p.opt.IdleCheckFrequency) })
 	}
 	return p
