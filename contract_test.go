@@ -449,6 +449,7 @@ func TestReaperRunsAtItsDefaultWithExpiryAlone(t *testing.T) {
 		{"MaxConnAge", shardpool.Options{PoolSize: 4, MaxConnAge: 50 * time.Millisecond}},
 	} {
 		for _, k := range kinds {
+			tc, k := tc, k // go.mod's go 1.21: one variable per loop
 			t.Run(tc.name+"/"+k.name, func(t *testing.T) {
 				t.Parallel() // each waits out a sweep interval
 				mk := k.make
