@@ -180,7 +180,7 @@ func (p *ConnPool) tookFrom(s *shard, left int) {
 // Filter or Close claimed first: they close it and free its place.
 func (p *ConnPool) vetIdle(cn *Conn, stale bool) (usable, held bool) {
 	if stale {
-		_ = p.closeConn(cn, CloseStale, placeKept)
+		_ = p.closeConn(cn, p.staleReason(cn, p.now()), placeKept)
 		return false, true
 	}
 	if p.healthy(cn) {

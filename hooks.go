@@ -93,8 +93,11 @@ const (
 	// CloseRemoved: the caller asked (Remove, CloseConn, or Put of a
 	// NewConn connection).
 	CloseRemoved CloseReason = iota
-	// CloseStale: idle past IdleTimeout or older than MaxConnAge.
-	CloseStale
+	// CloseIdleTimeout: idle past IdleTimeout.
+	CloseIdleTimeout
+	// CloseMaxAge: older than MaxConnAge (as MaxConnAgeJitter spreads it
+	// for the connection); also when it was idle past IdleTimeout too.
+	CloseMaxAge
 	// CloseUnhealthy: it failed its health check.
 	CloseUnhealthy
 	// CloseIdleCap: MaxIdleConns connections were already idle.
@@ -108,10 +111,11 @@ const (
 	ClosePoolClosed
 )
 
-var closeReasons = [...]string{"removed", "stale", "unhealthy", "idle_cap", "filtered", "shrunk", "pool_closed"}
+var closeReasons = [...]string{"removed", "idle_timeout", "max_age", "unhealthy", "idle_cap", "filtered", "shrunk", "pool_closed"}
 
-// String returns the reason's name, as metrics label it: removed, stale,
-// unhealthy, idle_cap, filtered, shrunk or pool_closed.
+// String returns the reason's name, as metrics label it: removed,
+// idle_timeout, max_age, unhealthy, idle_cap, filtered, shrunk or
+// pool_closed.
 func (r CloseReason) String() string {
 	if int(r) < len(closeReasons) {
 		return closeReasons[r]

@@ -176,7 +176,7 @@ func TestHooksSeeEveryCloseReason(t *testing.T) {
 	held := getAll(t, e.p, 2) // the check closes 1 (unhealthy); takes 3, dials one
 	putAll(e.p, held)
 	advance(2 * time.Minute)
-	n, err := p.ReapStaleConns() // stale
+	n, err := p.ReapStaleConns() // idle_timeout
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	held = getN(t, e.p, 3, 3)
@@ -186,10 +186,43 @@ func TestHooksSeeEveryCloseReason(t *testing.T) {
 
 	assert.Equal(t, map[shardpool.CloseReason]int{
 		shardpool.CloseRemoved: 2, shardpool.CloseIdleCap: 1, shardpool.CloseFiltered: 1,
-		shardpool.CloseUnhealthy: 1, shardpool.CloseStale: 2, shardpool.CloseShrunk: 2,
+		shardpool.CloseUnhealthy: 1, shardpool.CloseIdleTimeout: 2, shardpool.CloseShrunk: 2,
 		shardpool.ClosePoolClosed: 1,
 	}, h.closed())
 	assert.EqualValues(t, e.d.dials.Load(), e.d.closed.Load(), "one report per close")
+}
+
+// A close for IdleTimeout and one for MaxConnAge are told apart (an
+// operator tunes the two separately); Stats.StaleConns counts both.
+func TestHooksTellIdleTimeoutFromMaxAge(t *testing.T) {
+	var h hookLog
+	e, p := newCapEnv(t, shardpool.Options{PoolSize: 2, IdleTimeout: time.Minute, MaxConnAge: 10 * time.Minute,
+		IdleCheckFrequency: -1, HealthCheckIdle: -1, Hooks: h.hooks()})
+	advance := testhook.ManualClock(p)
+	a := e.get()
+	e.p.Put(a)
+	advance(2 * time.Minute)
+	n, err := p.ReapStaleConns() // a: idle 2 min, 2 min old
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	b := e.get() // dialed at 2 min
+	e.p.Put(b)
+	for i := 0; i < 19; i++ { // used every 30 s, never idle a minute, until 11.5 min
+		advance(30 * time.Second)
+		cn := e.get()
+		require.Same(t, b, cn, "use %d", i)
+		e.p.Put(cn)
+	}
+	advance(40 * time.Second) // b: over 10 min old, idle 40 s
+	assert.NotSame(t, b, e.get())
+
+	assert.Equal(t, map[shardpool.CloseReason]int{
+		shardpool.CloseIdleTimeout: 1, shardpool.CloseMaxAge: 1,
+	}, h.closed())
+	assert.EqualValues(t, 2, e.p.Stats().StaleConns)
+	assert.Equal(t, "idle_timeout", shardpool.CloseIdleTimeout.String())
+	assert.Equal(t, "max_age", shardpool.CloseMaxAge.String())
 }
 
 // Hooks run outside the pool's locks: here each calls back into the pool,

@@ -14,6 +14,17 @@ import (
 // shards and on the one being swept (whose slot it empties into the list
 // first, so a Get there may take the lock once).
 
+// staleReason tells, for a stale cn, which limit it passed by time now:
+// MaxConnAge (CloseMaxAge, also when both) or IdleTimeout
+// (CloseIdleTimeout). Both only grow true with time, so asking after the
+// sweep or pop that found cn stale gives the answer it would have given.
+func (p *ConnPool) staleReason(cn *Conn, now int64) CloseReason {
+	if p.exp.tooOld(cn, now) {
+		return CloseMaxAge
+	}
+	return CloseIdleTimeout
+}
+
 // reaper sweeps every frequency until the pool closes.
 func (p *ConnPool) reaper(frequency time.Duration) {
 	p.every(frequency, func() { _, _ = p.ReapStaleConns() })
@@ -78,7 +89,7 @@ func (p *ConnPool) ReapStaleConns() (int, error) {
 		var looked int
 		stale, looked = p.shards[i].sweep(now, p.exp, p.opt.PoolFIFO, stale[:0])
 		for _, cn := range stale {
-			_ = p.closeConn(cn, CloseStale, placeFreed)
+			_ = p.closeConn(cn, p.staleReason(cn, now), placeFreed)
 		}
 		n += len(stale)
 		if looked >= sweepChunk {

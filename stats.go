@@ -119,7 +119,7 @@ func (p *ConnPool) activity() uint64 {
 // that reason, if it has one.
 func (s *slowStats) closed(reason CloseReason) {
 	switch reason {
-	case CloseStale:
+	case CloseIdleTimeout, CloseMaxAge:
 		s.staleConns.Inc()
 	case CloseUnhealthy:
 		s.unhealthy.Inc()

@@ -216,7 +216,7 @@ func (p *ConnPool) putServing(cn *Conn) {
 		// unless Filter or Close claimed cn first and freed its place
 		// themselves. As the server, this caller runs the round that
 		// hands it.
-		if p.closeCheckedOut(cn, CloseStale, placeKept) {
+		if p.closeCheckedOut(cn, CloseMaxAge, placeKept) {
 			p.places.freePlace()
 			p.serveRound()
 		}

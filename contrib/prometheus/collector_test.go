@@ -139,17 +139,19 @@ app_pool_wait_total{pool="other"} 0
 # TYPE app_pool_conn_closed_total counter
 app_pool_conn_closed_total{pool="cache",reason="filtered"} 0
 app_pool_conn_closed_total{pool="cache",reason="idle_cap"} 1
+app_pool_conn_closed_total{pool="cache",reason="idle_timeout"} 0
+app_pool_conn_closed_total{pool="cache",reason="max_age"} 0
 app_pool_conn_closed_total{pool="cache",reason="pool_closed"} 0
 app_pool_conn_closed_total{pool="cache",reason="removed"} 1
 app_pool_conn_closed_total{pool="cache",reason="shrunk"} 0
-app_pool_conn_closed_total{pool="cache",reason="stale"} 0
 app_pool_conn_closed_total{pool="cache",reason="unhealthy"} 0
 app_pool_conn_closed_total{pool="other",reason="filtered"} 0
 app_pool_conn_closed_total{pool="other",reason="idle_cap"} 0
+app_pool_conn_closed_total{pool="other",reason="idle_timeout"} 0
+app_pool_conn_closed_total{pool="other",reason="max_age"} 0
 app_pool_conn_closed_total{pool="other",reason="pool_closed"} 0
 app_pool_conn_closed_total{pool="other",reason="removed"} 0
 app_pool_conn_closed_total{pool="other",reason="shrunk"} 0
-app_pool_conn_closed_total{pool="other",reason="stale"} 0
 app_pool_conn_closed_total{pool="other",reason="unhealthy"} 0
 `
 	names := []string{"app_pool_conn_idle_current", "app_pool_conn_in_use_current", "app_pool_conn_max",
@@ -238,7 +240,7 @@ func TestCollectorAddRemove(t *testing.T) {
 	c := shardpoolprom.NewCollector(shardpoolprom.Opts{})
 	p, _ := newPool(t, c, shardpool.Options{PoolSize: 2})
 	assert.ErrorIs(t, c.Add("cache", p), shardpoolprom.ErrDuplicatePool)
-	assert.Equal(t, 12+7+5+2, testutil.CollectAndCount(c), "12 from Stats; from the hooks 7 close reasons, 5 wait outcomes, 2 dial results")
+	assert.Equal(t, 12+8+5+2, testutil.CollectAndCount(c), "12 from Stats; from the hooks 8 close reasons, 5 wait outcomes, 2 dial results")
 	c.Remove("cache")
 	assert.Zero(t, testutil.CollectAndCount(c))
 }
