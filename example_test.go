@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -439,4 +440,35 @@ func leakyHandler(pool *shardpool.ConnPool) {
 		return
 	}
 	_, _ = fmt.Fprintln(cn.NetConn(), "ping")
+}
+
+// Two observers on one pool, say a metrics exporter and a tracer: JoinHooks
+// gives each every event.
+func ExampleJoinHooks() {
+	var dials, closes atomic.Int32
+	metrics := shardpool.Hooks{OnDial: func(shardpool.DialInfo) { dials.Add(1) }}
+	tracer := shardpool.Hooks{OnConnClosed: func(c shardpool.ClosedInfo) {
+		closes.Add(1)
+		fmt.Println("closed:", c.Reason)
+	}}
+	pool := shardpool.NewConnPool(&shardpool.Options{
+		Dialer: func(context.Context) (net.Conn, error) {
+			c, s := net.Pipe()
+			_ = s.Close()
+			return c, nil
+		},
+		PoolSize: 2,
+		Hooks:    shardpool.JoinHooks(metrics, tracer),
+	})
+	cn, err := pool.Get(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pool.Remove(cn, nil)
+	_ = pool.Close()
+	fmt.Println("dials:", dials.Load(), "closes:", closes.Load())
+	// Output:
+	// closed: removed
+	// dials: 1 closes: 1
 }

@@ -37,6 +37,45 @@ type Hooks struct {
 	OnConnClosed func(ClosedInfo)
 }
 
+// JoinHooks returns Hooks that call, for each event, the hooks of every
+// set given, in order: for two exporters, or an exporter and a tracer, on
+// one pool. A field no set has stays nil (the pool skips it as before),
+// and one only one set has is that set's func itself. Each call has its
+// own recover, so a hook that panics does not keep the others from the
+// event.
+func JoinHooks(sets ...Hooks) Hooks {
+	var dial []func(DialInfo)
+	var wait []func(WaitInfo)
+	var closed []func(ClosedInfo)
+	for _, h := range sets {
+		dial = appendHook(dial, h.OnDial)
+		wait = appendHook(wait, h.OnWait)
+		closed = appendHook(closed, h.OnConnClosed)
+	}
+	return Hooks{OnDial: joinHook(dial), OnWait: joinHook(wait), OnConnClosed: joinHook(closed)}
+}
+
+func appendHook[T any](fs []func(T), f func(T)) []func(T) {
+	if f == nil {
+		return fs
+	}
+	return append(fs, f)
+}
+
+func joinHook[T any](fs []func(T)) func(T) {
+	switch len(fs) {
+	case 0:
+		return nil
+	case 1:
+		return fs[0]
+	}
+	return func(v T) {
+		for _, f := range fs {
+			callHook(f, v)
+		}
+	}
+}
+
 // DialInfo describes one dial.
 type DialInfo struct {
 	Duration   time.Duration // from the call to the Dialer to its return

@@ -55,6 +55,46 @@ func (h *hookLog) closed() map[shardpool.CloseReason]int {
 	return m
 }
 
+// JoinHooks: every set sees every event, in the order given, and a set
+// whose hook panics keeps none of the others from it. Fields no set has
+// stay nil.
+func TestJoinHooksCallsEverySet(t *testing.T) {
+	var a, b hookLog
+	var order []string
+	var orderMu sync.Mutex
+	mark := func(s string) func(shardpool.ClosedInfo) {
+		return func(shardpool.ClosedInfo) { orderMu.Lock(); order = append(order, s); orderMu.Unlock() }
+	}
+	panicky := shardpool.Hooks{
+		OnDial:       func(shardpool.DialInfo) { panic("dial") },
+		OnWait:       func(shardpool.WaitInfo) { panic("wait") },
+		OnConnClosed: func(shardpool.ClosedInfo) { panic("closed") },
+	}
+	e := newEnv(t, kinds[0].make, shardpool.Options{PoolSize: 1, PoolTimeout: 5 * time.Millisecond,
+		Hooks: shardpool.JoinHooks(a.hooks(), shardpool.Hooks{OnConnClosed: mark("first")}, panicky,
+			shardpool.Hooks{}, b.hooks(), shardpool.Hooks{OnConnClosed: mark("last")})})
+	cn := e.get() // a dial
+	_, err := e.p.Get(context.Background())
+	require.ErrorIs(t, err, shardpool.ErrPoolTimeout) // a wait
+	e.p.Remove(cn, nil)                               // a close
+	for _, h := range []*hookLog{&a, &b} {
+		h.mu.Lock()
+		assert.Len(t, h.dials, 1)
+		assert.Len(t, h.waits, 1)
+		h.mu.Unlock()
+		assert.Equal(t, map[shardpool.CloseReason]int{shardpool.CloseRemoved: 1}, h.closed())
+	}
+	assert.Equal(t, []string{"first", "last"}, order)
+
+	none := shardpool.JoinHooks(shardpool.Hooks{}, shardpool.Hooks{})
+	assert.Nil(t, none.OnDial)
+	assert.Nil(t, none.OnWait)
+	assert.Nil(t, none.OnConnClosed)
+	one := shardpool.JoinHooks(shardpool.Hooks{}, shardpool.Hooks{OnWait: func(shardpool.WaitInfo) {}})
+	assert.NotNil(t, one.OnWait)
+	assert.Nil(t, one.OnDial)
+}
+
 // Hooks see every dial, the Gets' and MinIdleConns's, with its outcome. A
 // Get may take a connection that a top-up parked instead of dialing, so the
 // Gets' dials are counted from Stats().Misses, and the failing Get runs

@@ -42,7 +42,7 @@ func BenchmarkExportersAttached(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				opt.Hooks = bothHooks(opt.Hooks, metrics.Hooks())
+				opt.Hooks = shardpool.JoinHooks(opt.Hooks, metrics.Hooks())
 			}
 			p := shardpool.NewConnPool(opt)
 			if collector != nil {
@@ -77,23 +77,4 @@ func BenchmarkExportersAttached(b *testing.B) {
 			ReportLatency(b, exhaust(b, newPoolerAdapter(p), 16), "")
 		})
 	}
-}
-
-// bothHooks calls a's hooks, then b's.
-func bothHooks(a, b shardpool.Hooks) shardpool.Hooks {
-	return shardpool.Hooks{
-		OnDial:       both(a.OnDial, b.OnDial),
-		OnWait:       both(a.OnWait, b.OnWait),
-		OnConnClosed: both(a.OnConnClosed, b.OnConnClosed),
-	}
-}
-
-func both[T any](f, g func(T)) func(T) {
-	switch {
-	case f == nil:
-		return g
-	case g == nil:
-		return f
-	}
-	return func(v T) { f(v); g(v) }
 }
