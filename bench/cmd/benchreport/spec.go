@@ -202,7 +202,7 @@ var specs = []Spec{
 		Bench:    "ReaperSweep",
 		Title:    "Reaper: one sweep over 10,000 idle connections",
 		Question: "What does one `ReapStaleConns` sweep cost over 10,000 idle connections: when nothing is stale (the usual tick), with IdleTimeout alone (`expiry=idle`) or with MaxConnAge too (`expiry=idle+age`), and when all 10,000 are stale and closed (`stale=all`)?",
-		Notes:    "Only shardpool and the baseline take part: they are the only contenders with a reaper. puddle leaves idle expiry to its user (pgxpool runs its own health check on top), and the channel pools and sync.Pool have no connection lifecycle at all. With IdleTimeout alone shardpool's shards are ordered by idle time, so a sweep stops at the first fresh connection; MaxConnAge makes both pools look at every connection.",
+		Notes:    "Only shardpool and the baseline take part: of the bench module's contenders, they are the only ones with a reaper. go-redis v8's own pool has one too (`reaper` and `ReapStaleConns`), which the baseline reimplements, so the baseline stands in for it here; v9's pool has none (it judges idle time when Get meets a connection). puddle leaves idle expiry to its user (pgxpool runs its own health check on top), and the channel pools and sync.Pool have no connection lifecycle at all. With IdleTimeout alone shardpool's shards are ordered by idle time, so a sweep stops at the first fresh connection; MaxConnAge makes both pools look at every connection.",
 		Metrics:  []Metric{nsPerOp},
 		Headline: map[string]string{}, // all three: they answer different questions
 	},
