@@ -17,11 +17,12 @@ require (
 	github.com/puzpuzpuz/xsync/v3 v3.5.1
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/rs/zerolog v1.28.0
-	github.com/shardpool/shardpool v0.0.0
+	github.com/shardpool/shardpool v0.1.0
 	github.com/shardpool/shardpool/contrib/otel v0.0.0-00010101000000-000000000000
 	github.com/shardpool/shardpool/contrib/prometheus v0.0.0-00010101000000-000000000000
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
+	golang.org/x/mod v0.41.0
 	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da
 	gonum.org/v1/plot v0.17.0
 )
