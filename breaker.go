@@ -16,27 +16,50 @@ import (
 // probe goroutine dials every ProbeInterval until a dial succeeds; then it
 // resets the count and the pool dials normally again. A Get that fails
 // fast asks the probe for an attempt now (want), and the probe makes it as
-// soon as ProbeGap has passed since its last: so while callers keep coming,
-// the pool finds a server that accepts again within ProbeGap instead of
-// ProbeInterval, and with no demand it dials once per ProbeInterval. One
-// attempt at a time: the probe is a single goroutine. It waits for each
-// attempt at most the background dial timeout, even if the Dialer ignores
-// its context, so a hung dial cannot keep the breaker open. Success resets
-// the count, so sporadic failures spread over hours do not trip it, and
-// the probe cannot be lost: probing is cleared before the count, so a trip
-// after the reset starts a new probe.
+// soon as its pacer allows (probePacer, below): with no demand it dials
+// once per ProbeInterval, and while callers keep coming it dials at once
+// when it has dialed little lately, and at most ProbeBurst + n times in
+// any n ProbeGaps. One attempt at a time: the probe is a single goroutine.
+// It waits for each attempt at most the background dial timeout, even if
+// the Dialer ignores its context, so a hung dial cannot keep the breaker
+// open. Success resets the count, so sporadic failures spread over hours
+// do not trip it, and the probe cannot be lost: probing is cleared before
+// the count, so a trip after the reset starts a new probe.
+//
+// Why a burst, and not one attempt per ProbeGap from the last one's start
+// (the cadence before issue 20): behind a black hole (a server, or a
+// proxy, that accepts and then never answers) each attempt hangs for the
+// dial timeout, and the next starts as it fails. When the hole lifts, the
+// attempt in flight fails at once (the proxy closes the connections it
+// held: EOF) or finishes late; either way the one that can succeed is the
+// next. Counted from the start of the attempt that just failed, ProbeGap
+// made it wait up to 100 ms: in the chaos driver's black holes (250 ms dial
+// timeout, 2 s faults) the last attempt began 10-55 ms before the toxics
+// went, so the pool came back 26-92 ms after them, where go-redis v9, whose
+// callers dial themselves, came back in 7-11 ms. An attempt that hung for
+// the dial timeout has spent that time not dialing; the pacer counts it as
+// credit, so the attempt after a short one (the one the lifting hole cut)
+// starts at once. Against a server that refuses at once the credit never
+// builds up: attempts are ProbeGap apart, as before.
 //
 // Locking: none. The breaker's state is atomics and a channel with room
-// for one token, touched by its methods only. The probe runs in p.dials,
-// which Close does not wait for.
+// for one token, touched by its methods only; the pacer is the probe
+// goroutine's alone. The probe runs in p.dials, which Close does not wait
+// for.
 
 // The breaker's probe cadence. While the breaker is open the probe dials
-// once every ProbeInterval, and, while Gets keep failing fast, as often as
-// once every ProbeGap: a dead server sees at most one dial per ProbeGap
-// from the pool, and one per ProbeInterval from a pool nobody uses.
+// once every ProbeInterval (from the start of its last attempt), and,
+// while Gets keep failing fast, sooner: at once if it has dialed little
+// lately, and never more than ProbeBurst + n times in any n ProbeGaps.
+// So a dead server sees about one dial per ProbeInterval from a pool
+// nobody uses, and at most ProbeBurst + span/ProbeGap dials in any span
+// from a busy one: 2 + 10 per second, one at a time.
 const (
 	ProbeInterval = time.Second
 	ProbeGap      = 100 * time.Millisecond
+	// ProbeBurst is how many attempts the probe may make back to back
+	// after it has not dialed for ProbeBurst ProbeGaps.
+	ProbeBurst = 2
 )
 
 // breaker counts consecutive dial failures against PoolSize and, while
@@ -52,16 +75,18 @@ type breaker struct {
 	wanted atomic.Bool
 	asked  chan struct{}
 
-	// every and gap are the probe's cadence: ProbeInterval and ProbeGap,
-	// which tests may shorten before the pool dials.
+	// every, gap and burst are the probe's cadence: ProbeInterval,
+	// ProbeGap and ProbeBurst, which tests may change before the pool
+	// dials.
 	every, gap time.Duration
+	burst      int
 }
 
 type dialError struct{ err error }
 
 func (b *breaker) init() {
 	b.asked = make(chan struct{}, 1)
-	b.every, b.gap = ProbeInterval, ProbeGap
+	b.every, b.gap, b.burst = ProbeInterval, ProbeGap, ProbeBurst
 }
 
 // open reports whether dials fail fast: size dials in a row have failed
@@ -140,11 +165,58 @@ func (b *breaker) want() {
 // fast during it asks for the next one.
 func (b *breaker) attempting() { b.wanted.Store(false) }
 
+// probePacer paces the probe's attempts: a token bucket of burst tokens,
+// one back every gap, kept as its theoretical arrival time (the GCRA): tat
+// is when the bucket would be full again, and an attempt may start at t if
+// t >= tat - (burst-1)*gap. The zero tat is a full bucket: the first
+// attempt after a trip starts at once, and so does a second if the first
+// fails fast (a Get asked meanwhile).
+//
+// The bound: n attempts that start at t1 <= ... <= tn each move tat on by
+// at least gap, so tat >= t1 + (n-1)*gap before the n-th, which may start
+// only at tn >= tat - (burst-1)*gap; so tn - t1 >= (n-burst)*gap, and any
+// span of time holds at most burst + span/gap starts. With burst 2 and gap
+// 100 ms: 2 + 10 per second, against 1 + 10 with one per gap.
+//
+// The credit: attempts that each last gap or more (behind a black hole,
+// the dial timeout: 250 ms in the chaos driver, 5 s by default) find the
+// bucket full when they start, since tat <= the last start + gap, so each
+// leaves one token: the attempt after one that fails at once may start at
+// once. Attempts that fail at once (a refused connect) drain the bucket
+// after burst of them, and then start gap apart.
+//
+// The probe goroutine owns it: no locking.
+type probePacer struct {
+	gap   time.Duration
+	burst int
+	tat   time.Time
+}
+
+// earliest returns when the next attempt may start.
+func (pc *probePacer) earliest() time.Time {
+	return pc.tat.Add(-time.Duration(pc.burst-1) * pc.gap)
+}
+
+// started records an attempt that started at t, which must not be before
+// earliest.
+func (pc *probePacer) started(t time.Time) {
+	if pc.tat.Before(t) {
+		pc.tat = t
+	}
+	pc.tat = pc.tat.Add(pc.gap)
+}
+
 // wait waits until every after last, the start of the probe's last
-// attempt, or until a Get asks for an attempt but at least gap after last.
-// It reports false if closed is closed first.
-func (b *breaker) wait(last time.Time, closed <-chan struct{}) bool {
-	t := time.NewTimer(time.Until(last.Add(b.every)))
+// attempt, or until a Get asks for an attempt, and in both cases until
+// pace allows the next: every attempt keeps pace's bound, even with every
+// shorter than gap (tests). It reports false if closed is closed first.
+func (b *breaker) wait(last time.Time, pace *probePacer, closed <-chan struct{}) bool {
+	earliest := pace.earliest()
+	idle := last.Add(b.every)
+	if idle.Before(earliest) {
+		idle = earliest
+	}
+	t := time.NewTimer(time.Until(idle))
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -153,7 +225,7 @@ func (b *breaker) wait(last time.Time, closed <-chan struct{}) bool {
 		return false
 	case <-b.asked:
 	}
-	gap := time.NewTimer(time.Until(last.Add(b.gap)))
+	gap := time.NewTimer(time.Until(earliest)) // fires at once if earliest has passed
 	defer gap.Stop()
 	select {
 	case <-gap.C:
@@ -171,17 +243,18 @@ func (p *ConnPool) startProbe() {
 	}
 }
 
-// probe dials every ProbeInterval, or sooner when a Get asks but never
-// within ProbeGap of its last attempt, until a dial succeeds or the pool
-// closes.
+// probe dials every ProbeInterval, or sooner when a Get asks, as its pacer
+// allows, until a dial succeeds or the pool closes.
 func (p *ConnPool) probe() {
+	pace := probePacer{gap: p.breaker.gap, burst: p.breaker.burst}
 	var last time.Time // when the last attempt began
 	for first := true; ; first = false {
-		if !first && !p.breaker.wait(last, p.closedCh) {
+		if !first && !p.breaker.wait(last, &pace, p.closedCh) {
 			return
 		}
 		p.breaker.attempting()
 		last = time.Now()
+		pace.started(last)
 		err := p.probeDial()
 		if err == nil {
 			p.breaker.probeSucceeded()
