@@ -213,13 +213,21 @@ func offset(t, ref time.Duration) string {
 }
 
 // probeBound is the most dials the driver may count in span after it saw
-// the breaker open, for a pool of poolSize connections: the probe's, one
-// at once and then at most one per shardpool.ProbeGap, and the Gets' dials
-// that started in the moment between the driver's count of the
-// poolSize-th consecutive failure (in the Dialer and OnConnect) and the
-// pool's (after they return), when the pool's breaker is still closed: at
-// most poolSize-1, the other dials that can be in flight. One run counted
-// 152 dials in 15 s where the probe alone may make 150.
+// the breaker open, for a pool of poolSize connections: the probe's, at
+// most shardpool.ProbeBurst + span/shardpool.ProbeGap in any span
+// (breaker.go's pacer: a burst of attempts after a quiet while, and one
+// per ProbeGap on average; its first attempt starts at the pool's trip,
+// after the driver's), and the Gets' dials that started in the moment
+// between the driver's count of the poolSize-th consecutive failure (in
+// the Dialer and OnConnect) and the pool's (after they return), when the
+// pool's breaker is still closed: at most poolSize-1, the other dials that
+// can be in flight. One run counted 152 dials in 15 s where the probe
+// alone may make 150 (now 152).
 func probeBound(span time.Duration, poolSize int) int64 {
-	return int64(span/shardpool.ProbeGap) + 1 + int64(poolSize-1)
+	return int64(span/shardpool.ProbeGap) + shardpool.ProbeBurst + int64(poolSize-1)
+}
+
+// probeRate says probeBound's rate, for the reports.
+func probeRate() string {
+	return fmt.Sprintf("%d + one per %v", shardpool.ProbeBurst, shardpool.ProbeGap)
 }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/shardpool/shardpool"
 )
 
 // The network-fault rounds: toxiproxy, used as a library, sits between the
@@ -115,9 +113,9 @@ func netFaults(cfg *config) []netFault {
 			// So this round is about DialTimeout and the breaker: the
 			// dials must fail at DialTimeout, the breaker must open
 			// after PoolSize of them, Gets must then fail fast, the
-			// probe must dial at most once per 100 ms, and after the
-			// toxic goes the probe's next dial must bring the pool
-			// back.
+			// probe must dial at most 2 + once per 100 ms, and after
+			// the toxic goes the probe's next dial, at once, must
+			// bring the pool back.
 			f.title = "black hole (new dials)"
 			f.toxics = []string{
 				`{"name":"hole_up","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`,
@@ -327,7 +325,7 @@ func (dr *driver) netRound(f netFault, round string) error {
 	for _, r := range rows {
 		evaluate(cfg, f, r, faultAt, endAt, stall)
 	}
-	dr.checkNet(f, rows[0], faultAt, endAt, trip, dials1-rig.d.dialsAtTrip.Load(), dials1-dials0)
+	dr.checkNet(f, rows[0], faultAt, endAt, trip, time.Duration(rig.d.firstOKAt.Load()), dials1-rig.d.dialsAtTrip.Load(), dials1-dials0)
 	return nil
 }
 
@@ -377,10 +375,11 @@ func evaluate(cfg *config, f netFault, r *row, faultAt, endAt, stall time.Durati
 }
 
 // checkNet checks shardpool's row of a network fault against its bounds.
-// trip is when the dial-error breaker opened (0: it did not), probeDials
-// the dials from then until the toxics were removed, dials all dials from
+// trip is when the dial-error breaker opened (0: it did not), firstOK when
+// a dial first succeeded since the fault began (0: none), probeDials the
+// dials from the trip until the toxics were removed, dials all dials from
 // the toxics' start to their removal.
-func (dr *driver) checkNet(f netFault, r *row, faultAt, endAt, trip time.Duration, probeDials, dials int64) {
+func (dr *driver) checkNet(f netFault, r *row, faultAt, endAt, trip, firstOK time.Duration, probeDials, dials int64) {
 	cfg := dr.cfg
 	s := r.seg
 	ioBound := cfg.ioTimeout + cfg.slack
@@ -421,16 +420,21 @@ func (dr *driver) checkNet(f netFault, r *row, faultAt, endAt, trip time.Duratio
 			r.violate(fmt.Sprintf("the dial-error breaker never opened: %d dials during the round", dials))
 		} else {
 			maxAfter := probeBound(endAt-trip, cfg.poolSize)
-			r.notes = append(r.notes, fmt.Sprintf("the breaker opened %v after the load resumed; %d dials from then to the toxics' removal, %d after it opened (the probe; bound %d, one per %v)",
-				(trip-faultAt).Round(100*time.Microsecond), dials, probeDials, maxAfter, shardpool.ProbeGap))
+			r.notes = append(r.notes, fmt.Sprintf("the breaker opened %v after the load resumed; %d dials from then to the toxics' removal, %d after it opened (the probe; bound %d, %s)",
+				(trip-faultAt).Round(100*time.Microsecond), dials, probeDials, maxAfter, probeRate()))
 			if probeDials > maxAfter {
-				r.violate(fmt.Sprintf("%d dials after the breaker opened, expected at most %d (one per %v)", probeDials, maxAfter, shardpool.ProbeGap))
+				r.violate(fmt.Sprintf("%d dials after the breaker opened, expected at most %d (%s)", probeDials, maxAfter, probeRate()))
 			}
 			r.notes = append(r.notes, fmt.Sprintf("slowest failing Get that started after the breaker opened: %v", s.maxFastFail))
 			if s.maxFastFail > cfg.slack {
 				r.violate(fmt.Sprintf("a Get started after the breaker opened took %v to fail (bound: slack %v)", s.maxFastFail, cfg.slack))
 			}
 		}
+	}
+	if trip != 0 && firstOK > endAt {
+		// With the breaker open only the probe dials: this is when it
+		// found the server again, the first part of recover.
+		r.notes = append(r.notes, fmt.Sprintf("first successful dial (the probe's) %v after the toxics were removed", (firstOK-endAt).Round(100*time.Microsecond)))
 	}
 	if r.hasDetect && r.detect > f.detectMax {
 		r.violate(fmt.Sprintf("detect took %v, bound %v", r.detect, f.detectMax))

@@ -201,6 +201,9 @@ func TestCheckNet(t *testing.T) {
 		{"breaker never opened", "dialhole", nil, 0, 0, "never opened"},
 		{"breaker opened, probe in bounds", "dialhole", nil, faultAt + 260*time.Millisecond, 10, ""},
 		{"probe dialing too often", "dialhole", nil, faultAt + 260*time.Millisecond, 40, "dials after the breaker opened"},
+		// 1.74 s open: the probe's 2 + 17 and the trip's moment's 15.
+		{"probe at its bound", "dialhole", nil, faultAt + 260*time.Millisecond, 34, ""},
+		{"probe one past its bound", "dialhole", nil, faultAt + 260*time.Millisecond, 35, "expected at most 34 (2 + one per 100ms)"},
 		{"breaker too slow", "dialhole", nil, faultAt + 2*cfg.dialTimeout + cfg.slack + time.Millisecond, 1, "detect took"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,8 +211,11 @@ func TestCheckNet(t *testing.T) {
 			if tc.change != nil {
 				tc.change(r)
 			}
-			dr.checkNet(faults[tc.fault], r, faultAt, endAt, tc.trip, tc.probes, 50)
+			dr.checkNet(faults[tc.fault], r, faultAt, endAt, tc.trip, endAt+4*time.Millisecond, tc.probes, 50)
 			got := strings.Join(r.violations, "; ")
+			if note := "first successful dial (the probe's) 4ms after the toxics were removed"; (tc.trip != 0) != slices.ContainsFunc(r.notes, func(n string) bool { return n == note }) {
+				t.Errorf("with trip %v, notes %q: the probe's first success noted only when the breaker opened", tc.trip, r.notes)
+			}
 			switch {
 			case tc.want == "" && got != "":
 				t.Errorf("violations: %s", got)

@@ -79,13 +79,14 @@ func (dr *driver) sigkill(round string) error {
 	} else {
 		r.detect, r.hasDetect = trip-killAt, true
 		after := dials1 - dr.d.dialsAtTrip.Load()
-		// Once open, only the probe dials, at most once per
-		// shardpool.ProbeGap: the driver's load keeps Gets failing fast.
+		// Once open, only the probe dials, at most ProbeBurst + one
+		// per shardpool.ProbeGap: the driver's load keeps Gets failing
+		// fast.
 		maxAfter := probeBound(endAt-trip, cfg.poolSize)
 		r.notes = append(r.notes, fmt.Sprintf("first error %v after the kill; dials: %d before the breaker opened, %d in the %v after (probe; bound %d)",
 			offset(s.firstErr, killAt), dr.d.dialsAtTrip.Load()-dials0, after, (endAt-trip).Round(time.Millisecond), maxAfter))
 		if after > maxAfter {
-			r.violate(fmt.Sprintf("%d dials after the breaker opened, expected at most %d (one per %v)", after, maxAfter, shardpool.ProbeGap))
+			r.violate(fmt.Sprintf("%d dials after the breaker opened, expected at most %d (%s)", after, maxAfter, probeRate()))
 		}
 		r.notes = append(r.notes, fmt.Sprintf("slowest failing Get that started after the breaker opened: %v", s.maxFastFail))
 		if s.maxFastFail > cfg.slack {

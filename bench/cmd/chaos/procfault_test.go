@@ -25,15 +25,20 @@ func TestFaultOrder(t *testing.T) {
 	}
 }
 
-// TestProbeBound pins the probe's dial bound: one attempt at once, one per
-// ProbeGap after it, and the Gets' dials of the moment between the
-// driver's count of the trip and the pool's (at most PoolSize-1).
+// TestProbeBound pins the probe's dial bound: ProbeBurst attempts at once,
+// one per ProbeGap after them, and the Gets' dials of the moment between
+// the driver's count of the trip and the pool's (at most PoolSize-1).
 func TestProbeBound(t *testing.T) {
 	span := 14999 * time.Millisecond // the SIGKILL round's outage after the trip
-	if got, want := probeBound(span, 16), int64(149+1+15); got != want {
+	if got, want := probeBound(span, 16), int64(149+2+15); got != want {
 		t.Errorf("probeBound(%v, 16) = %d, want %d", span, got, want)
 	}
-	if probeBound(span, 16) < 152 {
-		t.Error("a run with 150 probe dials and 2 Gets in the trip's moment would fail")
+	if probeBound(span, 16) < 153 {
+		t.Error("a run with 151 probe dials and 2 Gets in the trip's moment would fail")
+	}
+	// The dial-hole round: the breaker open 1.76 s, each attempt hung for
+	// the 250 ms dial timeout: 8 dials counted, bound 17 + 2 + 15.
+	if got, want := probeBound(1760*time.Millisecond, 16), int64(17+2+15); got != want {
+		t.Errorf("probeBound(1.76s, 16) = %d, want %d", got, want)
 	}
 }
