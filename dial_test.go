@@ -246,6 +246,7 @@ func TestMaxConnAgeJitterSpreadsExpiry(t *testing.T) {
 			d := &fakeDialer{}
 			p := shardpool.NewConnPool(&shardpool.Options{
 				PoolSize: n, MaxConnAge: tc.age, MaxConnAgeJitter: tc.jitter, Dialer: d.Dial,
+				IdleCheckFrequency: -1, // the test counts its own sweeps
 			})
 			defer func() { require.NoError(t, p.Close()) }()
 			advance := testhook.ManualClock(p)
