@@ -50,7 +50,10 @@ type Conn struct {
 	// ageJitter is added to MaxConnAge for this connection (see
 	// Options.MaxConnAgeJitter); read-only after publication.
 	ageJitter int64
-	regIdx    int // index in the pool's registry; guarded by registry.mu
+	// Where the pool's registry keeps it: its shard there and its index in
+	// that shard; guarded by that shard's mutex (registry.go).
+	regShard uint32
+	regIdx   int32
 
 	// leak is the checkout Get recorded for Options.LeakThreshold (see
 	// leak.go); nil without it, so that a Conn costs nothing for it.

@@ -72,7 +72,9 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 		cn.leak = new(leakRecord)
 	}
 	cn.home.Store(&p.shards[0]) // callers that park cn choose its home
-	if !p.reg.add(cn) {
+	local, _ := p.pinShard() // the registry's shard: the dialing goroutine's P's
+	unpin()
+	if !p.reg.add(cn, local.idx) {
 		// Close has drained the registry: nobody else will close cn.
 		_ = p.closeConn(cn, ClosePoolClosed, placeKept) // the caller frees the place
 		return nil, ErrClosed

@@ -13,23 +13,25 @@ import (
 // disagreement. Checked-out connections may change state while it runs, so
 // it checks only what the locks it holds make stable.
 func (p *ConnPool) CheckInvariants() error {
-	p.reg.mu.Lock()
-	defer p.reg.mu.Unlock()
+	p.reg.lockAll()
+	defer p.reg.unlockAll()
 	for i := range p.shards {
 		p.shards[i].mu.Lock()
 		defer p.shards[i].mu.Unlock()
 	}
 
 	pooled := 0
-	for i, cn := range p.reg.conns {
-		if cn.regIdx != i {
-			return fmt.Errorf("registry slot %d holds a connection that thinks it is at %d", i, cn.regIdx)
-		}
-		if cn.tag.Owner != any(p) {
-			return fmt.Errorf("registry slot %d holds another pool's connection", i)
-		}
-		if cn.tag.Pooled {
-			pooled++
+	for r := range p.reg.shards {
+		for i, cn := range p.reg.shards[r].conns {
+			if int(cn.regShard) != r || int(cn.regIdx) != i {
+				return fmt.Errorf("registry shard %d slot %d holds a connection that thinks it is at %d/%d", r, i, cn.regShard, cn.regIdx)
+			}
+			if cn.tag.Owner != any(p) {
+				return fmt.Errorf("registry shard %d slot %d holds another pool's connection", r, i)
+			}
+			if cn.tag.Pooled {
+				pooled++
+			}
 		}
 	}
 	// More places than PoolSize may be held after SetPoolSize shrank the
@@ -63,7 +65,7 @@ func (p *ConnPool) CheckInvariants() error {
 			if cn.home.Load() != s {
 				return fmt.Errorf("shard %d: idle connection whose home is another shard", i)
 			}
-			if !p.closed.Load() && (cn.regIdx >= len(p.reg.conns) || p.reg.conns[cn.regIdx] != cn) {
+			if !p.closed.Load() && !p.reg.registered(cn) {
 				return fmt.Errorf("shard %d: idle connection missing from the registry", i)
 			}
 		}
@@ -80,8 +82,7 @@ func (p *ConnPool) CheckInvariants() error {
 			if p.opt.PoolFIFO || p.idle.on {
 				return fmt.Errorf("shard %d: a hot connection in a FIFO or capped pool", i)
 			}
-			if cn.tag.State() != connstate.Closed && !p.closed.Load() &&
-				(cn.regIdx >= len(p.reg.conns) || p.reg.conns[cn.regIdx] != cn) {
+			if cn.tag.State() != connstate.Closed && !p.closed.Load() && !p.reg.registered(cn) {
 				return fmt.Errorf("shard %d: hot connection missing from the registry", i)
 			}
 		}

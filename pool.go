@@ -17,7 +17,8 @@ import (
 // belongs to a type whose own methods lock it or use atomics: the shards
 // (a mutex each, and atomics for the hot connection: shard.go, hot.go),
 // places, rounds, the breaker, the top-ups and the idle cap (atomics), the
-// registry and the wait list (a mutex each, held for a few pointer moves).
+// registry (a mutex per shard) and the wait list (a mutex), each held for a
+// few pointer moves.
 // lifeMu (close.go) and resizeMu (resize.go) order Close and SetPoolSize,
 // never a Get or a Put. Of the fields read on every Get and Put, only
 // closed, size and putFlags change after NewConnPool, and they are atomics.
@@ -160,6 +161,7 @@ func NewConnPool(opt *Options) *ConnPool {
 		n *= 2
 	}
 	p.shards = make([]shard, n)
+	p.reg.init(n)
 	if p.opt.MaxIdleConns > 0 {
 		p.idle.init(min(p.opt.MaxIdleConns, p.opt.PoolSize))
 	}
