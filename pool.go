@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/shardpool/shardpool/internal/bgroup"
 )
@@ -94,9 +95,16 @@ type ConnPool struct {
 	size     atomic.Int64       // PoolSize now; written by SetPoolSize (resize.go)
 	_        [cacheLinePad]byte // keep the write-often fields below off these lines
 
+	// places is written by every dial and every close: by every core
+	// at once under churn. Alone on its lines, so that the fields read on
+	// those paths (the breaker's count on every dial, the top-ups' goal on
+	// every close, the counters' pointers) do not miss on it each time
+	// another core writes it.
+	places places // places and dial slots taken (places.go)
+	_      [cacheLinePad - unsafe.Sizeof(places{})]byte
+
 	// Written when a connection is dialed or closed, or a Get waits; each
 	// owned by its type's methods.
-	places    places        // places and dial slots taken (places.go)
 	serving   rounds        // serve rounds (wait.go, rounds.go)
 	serveFrom atomic.Uint32 // the shard the next serve round starts at
 	breaker   breaker       // the dial-error breaker (breaker.go)
