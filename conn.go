@@ -64,9 +64,12 @@ type Conn struct {
 // NewConn wraps netConn in a Conn that belongs to no pool. Pools create
 // their connections themselves; this is for tests and for code that hands a
 // Conn to functions written against the pool's API.
-func NewConn(netConn net.Conn) *Conn {
-	cn := &Conn{netConn: netConn, createdAt: time.Now()}
-	cn.usedAt.Store(cn.createdAt.UnixNano())
+func NewConn(netConn net.Conn) *Conn { return newConn(netConn, time.Now()) }
+
+// newConn wraps netConn in a Conn created at now.
+func newConn(netConn net.Conn, now time.Time) *Conn {
+	cn := &Conn{netConn: netConn, createdAt: now}
+	cn.usedAt.Store(now.UnixNano())
 	return cn
 }
 

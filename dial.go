@@ -100,12 +100,13 @@ func (p *ConnPool) dialContext(ctx context.Context, bg bool) (context.Context, *
 
 // dialStart returns the time a dial's bound counts from: the pool's coarse
 // clock when it runs (up to its resolution early, which makes the bound
-// that much shorter, and saves a clock read per dial), else time.Now.
+// that much shorter, and saves a clock read per dial), else the exact time
+// from one read of the monotonic clock (clock.wall).
 func (p *ConnPool) dialStart() time.Time {
 	if p.timed {
 		return p.clock.epoch.Add(time.Duration(p.clock.read()))
 	}
-	return time.Now()
+	return p.clock.wall()
 }
 
 // callDialer calls the Dialer, turning a panic into an error.
@@ -130,7 +131,7 @@ func (p *ConnPool) connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cn := NewConn(netConn)
+	cn := newConn(netConn, p.clock.wall())
 	if p.opt.OnConnect == nil {
 		return cn, nil
 	}
