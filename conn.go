@@ -22,6 +22,13 @@ type Conn struct {
 	// never reads it.
 	Inited bool
 
+	// Where the pool's registry keeps the connection: its shard there and
+	// its index in that shard; guarded by that shard's mutex (registry.go).
+	// Declared next to Inited so that the three share one word: a Conn
+	// then fits the 160-byte size class, and every dial allocates one.
+	regShard uint16
+	regIdx   int32
+
 	// Value is the caller's per-connection state: a protocol session, or
 	// the bufio.Reader and Writer a client keeps for this connection. Set
 	// it once, in Options.OnConnect or after a Get that found Inited false,
@@ -50,10 +57,6 @@ type Conn struct {
 	// ageJitter is added to MaxConnAge for this connection (see
 	// Options.MaxConnAgeJitter); read-only after publication.
 	ageJitter int64
-	// Where the pool's registry keeps it: its shard there and its index in
-	// that shard; guarded by that shard's mutex (registry.go).
-	regShard uint32
-	regIdx   int32
 
 	// leak is the checkout Get recorded for Options.LeakThreshold (see
 	// leak.go); nil without it, so that a Conn costs nothing for it.

@@ -60,8 +60,12 @@ type regShard struct {
 // closedChan is a channel that is always closed.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// init makes n shards; n is a power of two.
+// maxRegShards bounds the shards: Conn.regShard is a uint16.
+const maxRegShards = 1 << 16
+
+// init makes n shards, at most maxRegShards; n is a power of two.
 func (r *registry) init(n int) {
+	n = min(n, maxRegShards)
 	r.shards = make([]regShard, n)
 	r.mask = uint32(n - 1)
 }
@@ -136,7 +140,7 @@ func (r *registry) add(cn *Conn, hint int) bool {
 	if s.closed {
 		return false
 	}
-	cn.regShard, cn.regIdx = i, int32(len(s.conns))
+	cn.regShard, cn.regIdx = uint16(i), int32(len(s.conns))
 	s.conns = append(s.conns, cn)
 	if r.watching {
 		r.mu.Lock()
@@ -174,7 +178,7 @@ func (r *registry) remove(cn *Conn) {
 // registered reports whether cn is in the registry. Call with every
 // shard's mu held (tests check invariants with it).
 func (r *registry) registered(cn *Conn) bool {
-	if cn.regShard >= uint32(len(r.shards)) {
+	if int(cn.regShard) >= len(r.shards) {
 		return false
 	}
 	s := &r.shards[cn.regShard]

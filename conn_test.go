@@ -1,0 +1,15 @@
+package shardpool
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestConnSize keeps a Conn within the 160-byte size class: every dial
+// allocates one, and under churn the bytes allocated per dial set how
+// often the garbage collector runs.
+func TestConnSize(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(Conn{}), uintptr(160))
+}
