@@ -13,3 +13,9 @@ import (
 func TestConnSize(t *testing.T) {
 	assert.LessOrEqual(t, unsafe.Sizeof(Conn{}), uintptr(160))
 }
+
+// TestBoundedCtxSize keeps a dial's context within the 48-byte size class:
+// every dial allocates one.
+func TestBoundedCtxSize(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(boundedCtx{}), uintptr(48))
+}

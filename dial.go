@@ -94,19 +94,20 @@ func (p *ConnPool) dialContext(ctx context.Context, bg bool) (context.Context, *
 		}
 		d = DefaultDialTimeout
 	}
-	c := newBoundedCtx(ctx, p.dialStart(), d)
+	c := newBoundedCtx(ctx, &p.clock.epoch, p.dialStart(), d)
 	return c, c
 }
 
-// dialStart returns the time a dial's bound counts from: the pool's coarse
-// clock when it runs (up to its resolution early, which makes the bound
-// that much shorter, and saves a clock read per dial), else the exact time
-// from one read of the monotonic clock (clock.wall).
-func (p *ConnPool) dialStart() time.Time {
+// dialStart returns the time a dial's bound counts from, in nanoseconds
+// since the pool's epoch: the pool's coarse clock when it runs (up to its
+// resolution early, which makes the bound that much shorter, and saves a
+// clock read per dial), else the exact time, one read of the monotonic
+// clock.
+func (p *ConnPool) dialStart() int64 {
 	if p.timed {
-		return p.clock.epoch.Add(time.Duration(p.clock.read()))
+		return p.clock.read()
 	}
-	return p.clock.wall()
+	return p.clock.exact()
 }
 
 // callDialer calls the Dialer, turning a panic into an error.

@@ -17,31 +17,52 @@ import (
 // timer; a net.Dialer asks for Done and gets exactly what WithDeadline
 // gives, children and AfterFuncs included, with no goroutine per dial.
 //
-// Locking: mu guards inner, cancel and released. Err is consistent with
-// Done: before inner exists, nobody holds a Done channel, and once it is
-// made from a parent that has ended, a passed deadline, or a release, it
-// is made ended.
+// Locking: mu guards inner. Err is consistent with Done: before inner
+// exists, nobody holds a Done channel, and once it is made from a parent
+// that has ended, a passed deadline, or a release, it is made ended.
+//
+// Size: every dial allocates one, so it is kept within 48 bytes, a size
+// class (with the obvious fields, a time.Time, the WithDeadline context
+// and its CancelFunc and a flag, it took 80): the deadline is an offset from a base time
+// (the pool's epoch) instead of a time.Time, the materialized context and
+// its cancel live behind one pointer, and a release before any of it is
+// made is a sentinel in that pointer instead of a flag.
 type boundedCtx struct {
 	context.Context // the parent: Value, and the parent's own ending
-	deadline        time.Time
 
-	mu       sync.Mutex
-	inner    context.Context // WithDeadline(parent, deadline), once asked for
-	cancel   context.CancelFunc
-	released bool // release was called
+	base *time.Time // the deadline is base + dl; read-only
+	dl   int64      // nanoseconds after *base; read-only
+
+	mu    sync.Mutex
+	inner *innerCtx // the WithDeadline context, once asked for; or released
 }
 
-// newBoundedCtx bounds parent by the deadline now + d.
-func newBoundedCtx(parent context.Context, now time.Time, d time.Duration) *boundedCtx {
-	return &boundedCtx{Context: parent, deadline: now.Add(d)}
+// innerCtx is WithDeadline(parent, deadline) and its CancelFunc.
+type innerCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
 }
+
+// releasedEarly is what inner holds after a release that came before anything
+// asked for the WithDeadline context.
+var releasedEarly = new(innerCtx)
+
+// newBoundedCtx bounds parent by the deadline start + d, where start is
+// nanoseconds after *base.
+func newBoundedCtx(parent context.Context, base *time.Time, start int64, d time.Duration) *boundedCtx {
+	return &boundedCtx{Context: parent, base: base, dl: start + int64(d)}
+}
+
+// deadline returns the bound as a time.
+func (c *boundedCtx) deadline() time.Time { return c.base.Add(time.Duration(c.dl)) }
 
 // Deadline returns the earlier of the parent's deadline and the bound.
 func (c *boundedCtx) Deadline() (time.Time, bool) {
-	if d, ok := c.Context.Deadline(); ok && d.Before(c.deadline) {
+	own := c.deadline()
+	if d, ok := c.Context.Deadline(); ok && d.Before(own) {
 		return d, true
 	}
-	return c.deadline, true
+	return own, true
 }
 
 // Done returns a channel closed when the deadline passes, the parent ends,
@@ -59,15 +80,16 @@ func (c *boundedCtx) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case c.inner != nil:
-		return c.inner.Err()
-	case c.released:
+	case c.inner == releasedEarly:
 		return context.Canceled
+	case c.inner != nil:
+		return c.inner.ctx.Err()
 	}
 	if err := c.Context.Err(); err != nil {
 		return err
 	}
-	if !time.Now().Before(c.deadline) {
+	// One read of the monotonic clock; base carries a monotonic reading.
+	if int64(time.Since(*c.base)) >= c.dl {
 		return context.DeadlineExceeded
 	}
 	return nil
@@ -78,13 +100,15 @@ func (c *boundedCtx) Err() error {
 func (c *boundedCtx) materialize() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.inner == nil {
-		c.inner, c.cancel = context.WithDeadline(c.Context, c.deadline)
-		if c.released {
-			c.cancel()
+	if c.inner == nil || c.inner == releasedEarly {
+		in := new(innerCtx)
+		in.ctx, in.cancel = context.WithDeadline(c.Context, c.deadline())
+		if c.inner == releasedEarly {
+			in.cancel()
 		}
+		c.inner = in
 	}
-	return c.inner
+	return c.inner.ctx
 }
 
 // release ends the context once the dial has returned, as a CancelFunc
@@ -96,8 +120,11 @@ func (c *boundedCtx) release() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.released = true
-	if c.cancel != nil {
-		c.cancel()
+	switch c.inner {
+	case nil:
+		c.inner = releasedEarly
+	case releasedEarly:
+	default:
+		c.inner.cancel()
 	}
 }

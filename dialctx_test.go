@@ -24,26 +24,26 @@ func closed(ch <-chan struct{}) bool {
 // parent ends, or at release, and Err is nil exactly while Done is open.
 func TestBoundedCtx(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
-		c := newBoundedCtx(context.Background(), time.Now(), time.Hour)
+		c := boundedFrom(context.Background(), time.Now(), time.Hour)
 		dl, ok := c.Deadline()
 		assert.True(t, ok)
 		assert.InDelta(t, float64(time.Hour), float64(time.Until(dl)), float64(time.Minute))
 		parent, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		pdl, _ := parent.Deadline()
-		dl, _ = newBoundedCtx(parent, time.Now(), time.Hour).Deadline()
+		dl, _ = boundedFrom(parent, time.Now(), time.Hour).Deadline()
 		assert.Equal(t, pdl, dl, "the parent's earlier deadline")
 		c.release()
 	})
 	t.Run("expires without Done", func(t *testing.T) {
-		c := newBoundedCtx(context.Background(), time.Now(), 20*time.Millisecond)
+		c := boundedFrom(context.Background(), time.Now(), 20*time.Millisecond)
 		assert.NoError(t, c.Err())
 		require.Eventually(t, func() bool { return c.Err() != nil }, 5*time.Second, time.Millisecond)
 		assert.ErrorIs(t, c.Err(), context.DeadlineExceeded)
 		assert.True(t, closed(c.Done()), "Done made after the end is closed")
 	})
 	t.Run("expires with Done", func(t *testing.T) {
-		c := newBoundedCtx(context.Background(), time.Now(), 20*time.Millisecond)
+		c := boundedFrom(context.Background(), time.Now(), 20*time.Millisecond)
 		done := c.Done()
 		assert.False(t, closed(done))
 		assert.NoError(t, c.Err())
@@ -56,7 +56,7 @@ func TestBoundedCtx(t *testing.T) {
 	})
 	t.Run("parent ends", func(t *testing.T) {
 		parent, cancel := context.WithCancel(context.Background())
-		c := newBoundedCtx(parent, time.Now(), time.Hour)
+		c := boundedFrom(parent, time.Now(), time.Hour)
 		done := c.Done()
 		cancel()
 		select {
@@ -69,7 +69,7 @@ func TestBoundedCtx(t *testing.T) {
 		assert.ErrorIs(t, c.Err(), context.Canceled)
 	})
 	t.Run("release", func(t *testing.T) {
-		c := newBoundedCtx(context.Background(), time.Now(), time.Hour)
+		c := boundedFrom(context.Background(), time.Now(), time.Hour)
 		done := c.Done()
 		c.release()
 		assert.True(t, closed(done))
@@ -80,7 +80,7 @@ func TestBoundedCtx(t *testing.T) {
 	})
 	t.Run("Err implies Done", func(t *testing.T) {
 		for i := 0; i < 200; i++ {
-			c := newBoundedCtx(context.Background(), time.Now(), time.Duration(i%5)*time.Microsecond)
+			c := boundedFrom(context.Background(), time.Now(), time.Duration(i%5)*time.Microsecond)
 			done := c.Done()
 			for c.Err() == nil {
 			}
@@ -93,7 +93,7 @@ func TestBoundedCtx(t *testing.T) {
 // no timer.
 func TestBoundedCtxAllocatesOnce(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() {
-		c := newBoundedCtx(context.Background(), time.Now(), time.Second)
+		c := boundedFrom(context.Background(), time.Now(), time.Second)
 		_, _ = c.Deadline()
 		_ = c.Err()
 		c.release()
@@ -110,7 +110,7 @@ func TestBoundedCtxChildrenNeedNoGoroutine(t *testing.T) {
 	parents := make([]*boundedCtx, n)
 	stops := make([]func() bool, n)
 	for i := range parents {
-		parents[i] = newBoundedCtx(context.Background(), time.Now(), time.Hour)
+		parents[i] = boundedFrom(context.Background(), time.Now(), time.Hour)
 		stops[i] = context.AfterFunc(parents[i], func() {})
 		_, cancel := context.WithCancel(parents[i])
 		defer cancel()
@@ -121,4 +121,13 @@ func TestBoundedCtxChildrenNeedNoGoroutine(t *testing.T) {
 		c.release()
 		assert.True(t, closed(c.Done()))
 	}
+}
+
+// testEpoch is the base time of the dial contexts the tests make.
+var testEpoch = time.Now()
+
+// boundedFrom bounds parent by the deadline now + d, as a dial that
+// started at now does.
+func boundedFrom(parent context.Context, now time.Time, d time.Duration) *boundedCtx {
+	return newBoundedCtx(parent, &testEpoch, int64(now.Sub(testEpoch)), d)
 }
