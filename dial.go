@@ -22,7 +22,10 @@ import (
 // dialConn dials a connection and registers it. Pooled connections take a
 // place, which the caller must already hold. ctx is the caller's, or bgCtx
 // for background dials (bg set); DialTimeout bounds the dial within it.
-func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error) {
+// home, if not nil, is the shard the connection is to be parked in, which
+// the caller may change until it publishes the connection; the registry
+// keeps the connection in the same shard of its own.
+func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool, home *shard) (*Conn, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -71,10 +74,12 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool) (*Conn, error)
 	if p.leakOn && pooled {
 		cn.leak = new(leakRecord)
 	}
-	cn.home.Store(&p.shards[0]) // callers that park cn choose its home
-	local, _ := p.pinShard() // the registry's shard: the dialing goroutine's P's
-	unpin()
-	if !p.reg.add(cn, local.idx) {
+	if home == nil {
+		home, _ = p.pinShard() // callers that park cn choose its home
+		unpin()
+	}
+	cn.home.Store(home)
+	if !p.reg.add(cn, home.idx) {
 		// Close has drained the registry: nobody else will close cn.
 		_ = p.closeConn(cn, ClosePoolClosed, placeKept) // the caller frees the place
 		return nil, ErrClosed
@@ -178,11 +183,10 @@ func runOnConnect(ctx context.Context, f func(context.Context, *Conn) error, cn 
 // the slot back when the dial ends, and the place too if the dial fails.
 func (p *ConnPool) dialPooled(ctx context.Context, home *shard) (*Conn, error) {
 	p.stats.misses.Inc()
-	cn, err := p.dialConn(ctx, true, false)
+	cn, err := p.dialConn(ctx, true, false, home)
 	p.endDial(err != nil)
 	if err != nil {
 		return nil, err
 	}
-	cn.home.Store(home)
 	return cn, nil
 }

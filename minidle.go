@@ -128,7 +128,7 @@ func (p *ConnPool) topUp() {
 // not check: the next event that does (a Remove, a Get, the breaker's
 // probe succeeding) retries, instead of a loop of failing dials.
 func (p *ConnPool) addIdleConn() {
-	cn, err := p.dialConn(p.bgCtx, true, true)
+	cn, err := p.dialConn(p.bgCtx, true, true, nil)
 	p.endDial(err != nil)
 	if err != nil {
 		p.topUps.dialEnded()

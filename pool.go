@@ -206,7 +206,7 @@ func NewConnPool(opt *Options) *ConnPool {
 // go-redis does for pub/sub). It counts in Len until it is closed; Put or
 // Remove closes it, and so does Close.
 func (p *ConnPool) NewConn(ctx context.Context) (*Conn, error) {
-	return p.dialConn(ctx, false, false)
+	return p.dialConn(ctx, false, false, nil)
 }
 
 // Len returns the number of connections the pool holds: idle, checked out,
