@@ -79,7 +79,8 @@ func newConn(netConn net.Conn, now time.Time) *Conn {
 // NetConn returns the underlying network connection.
 func (cn *Conn) NetConn() net.Conn { return cn.netConn }
 
-// CreatedAt returns when the connection was dialed.
+// CreatedAt returns when the connection was dialed: for a pool's
+// connection, when the pool began to dial it (the Dialer's call).
 func (cn *Conn) CreatedAt() time.Time { return cn.createdAt }
 
 // UsedAt returns the time last given to SetUsedAt, or CreatedAt if none was.

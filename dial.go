@@ -42,12 +42,13 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool, home *shard) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	dialCtx, bounded := p.dialContext(ctx, bg)
-	var start int64
-	if p.opt.Hooks.OnDial != nil {
-		start = p.clock.exact()
-	}
-	cn, err := p.connect(dialCtx)
+	// One read of the clock dates the dial: its bound counts from it, the
+	// OnDial hook times it, and it is the connection's CreatedAt. (A read
+	// takes 29 ns on the 2-core VM of docs/bench; a second one, for
+	// CreatedAt once the Dialer returned, was 6% of ChurnGetRemove's CPU.)
+	start := p.clock.exact()
+	dialCtx, bounded := p.boundDial(ctx, bg, start)
+	cn, err := p.connectAt(dialCtx, p.clock.epoch.Add(time.Duration(start)))
 	bounded.release()
 	if p.opt.Hooks.OnDial != nil {
 		p.dialed(start, err, bg)
@@ -92,6 +93,12 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool, home *shard) (
 // Call release when the dial has returned.
 // A nil *boundedCtx means ctx is not bounded: release is then a no-op.
 func (p *ConnPool) dialContext(ctx context.Context, bg bool) (context.Context, *boundedCtx) {
+	return p.boundDial(ctx, bg, p.dialStart())
+}
+
+// boundDial is dialContext for a dial that started at start, in
+// nanoseconds since the pool's epoch.
+func (p *ConnPool) boundDial(ctx context.Context, bg bool, start int64) (context.Context, *boundedCtx) {
 	d := p.opt.DialTimeout
 	if d < 0 {
 		if !bg {
@@ -99,7 +106,7 @@ func (p *ConnPool) dialContext(ctx context.Context, bg bool) (context.Context, *
 		}
 		d = DefaultDialTimeout
 	}
-	c := newBoundedCtx(ctx, &p.clock.epoch, p.dialStart(), d)
+	c := newBoundedCtx(ctx, &p.clock.epoch, start, d)
 	return c, c
 }
 
@@ -133,11 +140,17 @@ func (p *ConnPool) callDialer(ctx context.Context) (netConn net.Conn, err error)
 // within ctx, the dial's bounded context. A connection OnConnect fails is
 // closed here: it never joined the pool, so OnClose is not called.
 func (p *ConnPool) connect(ctx context.Context) (*Conn, error) {
+	return p.connectAt(ctx, p.clock.wall())
+}
+
+// connectAt is connect for a dial that started at created, the
+// connection's CreatedAt.
+func (p *ConnPool) connectAt(ctx context.Context, created time.Time) (*Conn, error) {
 	netConn, err := p.callDialer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cn := newConn(netConn, p.clock.wall())
+	cn := newConn(netConn, created)
 	if p.opt.OnConnect == nil {
 		return cn, nil
 	}
