@@ -34,18 +34,27 @@ type clock struct {
 	now     atomic.Int64
 	dormant atomic.Bool // the ticker is stopped; next to now: one line for both loads
 	epoch   time.Time
-	res     time.Duration
-	wakeCh  chan struct{}
+	// sinceMono is epoch less monoEpoch, in nanoseconds: what turns a time
+	// of this clock into one after monoEpoch. Read-only.
+	sinceMono int64
+	res       time.Duration
+	wakeCh    chan struct{}
 
 	// manual clocks are moved by tests (advance) instead of the ticker.
 	manual atomic.Bool
 }
+
+// monoEpoch is the package's origin for times it keeps as nanoseconds in
+// an int64 (a dial's deadline, see dialctx.go): taken with time.Now, it
+// carries a monotonic reading, and so does every monoEpoch.Add.
+var monoEpoch = time.Now()
 
 // quietAfter is how long a pool sees no Get before its clock goes dormant.
 const quietAfter = time.Second
 
 func newClock(opt *Options) *clock {
 	c := &clock{epoch: time.Now(), res: time.Second, wakeCh: make(chan struct{}, 1)}
+	c.sinceMono = int64(c.epoch.Sub(monoEpoch))
 	for _, d := range []time.Duration{opt.IdleTimeout, opt.MaxConnAge, opt.HealthCheckIdle} {
 		if d > 0 {
 			c.res = min(c.res, d/64)

@@ -14,8 +14,8 @@ func TestConnSize(t *testing.T) {
 	assert.LessOrEqual(t, unsafe.Sizeof(Conn{}), uintptr(160))
 }
 
-// TestBoundedCtxSize keeps a dial's context within the 48-byte size class:
+// TestBoundedCtxSize keeps a dial's context within the 32-byte size class:
 // every dial allocates one.
 func TestBoundedCtxSize(t *testing.T) {
-	assert.LessOrEqual(t, unsafe.Sizeof(boundedCtx{}), uintptr(48))
+	assert.LessOrEqual(t, unsafe.Sizeof(boundedCtx{}), uintptr(32))
 }

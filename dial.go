@@ -106,7 +106,7 @@ func (p *ConnPool) boundDial(ctx context.Context, bg bool, start int64) (context
 		}
 		d = DefaultDialTimeout
 	}
-	c := newBoundedCtx(ctx, &p.clock.epoch, start, d)
+	c := newBoundedCtx(ctx, p.clock.sinceMono+start+int64(d))
 	return c, c
 }
 

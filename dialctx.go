@@ -2,7 +2,7 @@ package shardpool
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,24 +17,36 @@ import (
 // timer; a net.Dialer asks for Done and gets exactly what WithDeadline
 // gives, children and AfterFuncs included, with no goroutine per dial.
 //
-// Locking: mu guards inner. Err is consistent with Done: before inner
-// exists, nobody holds a Done channel, and once it is made from a parent
-// that has ended, a passed deadline, or a release, it is made ended.
+// Locking: none; inner is an atomic pointer, and every other field is
+// read-only. inner moves nil → releasedEarly (release before anybody asked
+// for Done), or nil or releasedEarly → the WithDeadline context
+// (materialize), and never back; each move is a compare-and-swap, so
+// exactly one materialize installs the context, and its loser cancels its
+// own. A release and a materialize that race each store inner and then
+// load it (release by its swap, materialize by its swap's failure or its
+// load of releasedEarly before it), so one of them sees the other's move:
+// release cancels the context materialize installed, or materialize finds
+// releasedEarly and makes it cancelled.
 //
-// Size: every dial allocates one, so it is kept within 48 bytes, a size
-// class (with the obvious fields, a time.Time, the WithDeadline context
-// and its CancelFunc and a flag, it took 80): the deadline is an offset from a base time
-// (the pool's epoch) instead of a time.Time, the materialized context and
-// its cancel live behind one pointer, and a release before any of it is
-// made is a sentinel in that pointer instead of a flag.
+// Err is consistent with Done: before inner holds a context, nobody holds
+// a Done channel. Err, finding none, judges the parent and the deadline
+// itself, then loads inner again: if a context was installed meanwhile,
+// its Err is the answer; if not, Err's answer held at that load, and a
+// context made later from an ended parent or a passed deadline is made
+// ended (WithDeadline sees both at once).
+//
+// Size: every dial allocates one, so it is kept to 32 bytes, a size class
+// (with the obvious fields, a time.Time, a mutex, the WithDeadline context
+// and its CancelFunc and a flag, it took 80): the deadline is nanoseconds
+// after monoEpoch instead of a time.Time, the materialized context and its
+// cancel live behind one pointer, and a release before any of it is made
+// is a sentinel in that pointer instead of a flag.
 type boundedCtx struct {
 	context.Context // the parent: Value, and the parent's own ending
 
-	base *time.Time // the deadline is base + dl; read-only
-	dl   int64      // nanoseconds after *base; read-only
+	dl int64 // the deadline, in nanoseconds after monoEpoch; read-only
 
-	mu    sync.Mutex
-	inner *innerCtx // the WithDeadline context, once asked for; or released
+	inner atomic.Pointer[innerCtx] // nil, releasedEarly, or the WithDeadline context
 }
 
 // innerCtx is WithDeadline(parent, deadline) and its CancelFunc.
@@ -43,18 +55,18 @@ type innerCtx struct {
 	cancel context.CancelFunc
 }
 
-// releasedEarly is what inner holds after a release that came before anything
-// asked for the WithDeadline context.
+// releasedEarly is what inner holds after a release that came before
+// anything asked for the WithDeadline context.
 var releasedEarly = new(innerCtx)
 
-// newBoundedCtx bounds parent by the deadline start + d, where start is
-// nanoseconds after *base.
-func newBoundedCtx(parent context.Context, base *time.Time, start int64, d time.Duration) *boundedCtx {
-	return &boundedCtx{Context: parent, base: base, dl: start + int64(d)}
+// newBoundedCtx bounds parent by the deadline dl, in nanoseconds after
+// monoEpoch.
+func newBoundedCtx(parent context.Context, dl int64) *boundedCtx {
+	return &boundedCtx{Context: parent, dl: dl}
 }
 
 // deadline returns the bound as a time.
-func (c *boundedCtx) deadline() time.Time { return c.base.Add(time.Duration(c.dl)) }
+func (c *boundedCtx) deadline() time.Time { return monoEpoch.Add(time.Duration(c.dl)) }
 
 // Deadline returns the earlier of the parent's deadline and the bound.
 func (c *boundedCtx) Deadline() (time.Time, bool) {
@@ -77,38 +89,50 @@ func (c *boundedCtx) AfterFunc(f func()) (stop func() bool) {
 
 // Err returns nil while the context has not ended, then why it ended.
 func (c *boundedCtx) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.inner == releasedEarly:
-		return context.Canceled
-	case c.inner != nil:
-		return c.inner.ctx.Err()
-	}
-	if err := c.Context.Err(); err != nil {
+	if err, ok := c.innerErr(); ok {
 		return err
 	}
-	// One read of the monotonic clock; base carries a monotonic reading.
-	if int64(time.Since(*c.base)) >= c.dl {
-		return context.DeadlineExceeded
+	err := c.Context.Err()
+	if err == nil && int64(time.Since(monoEpoch)) >= c.dl { // one read of the monotonic clock
+		err = context.DeadlineExceeded
 	}
-	return nil
+	if inErr, ok := c.innerErr(); ok { // installed meanwhile: see the type's comment
+		return inErr
+	}
+	return err
+}
+
+// innerErr returns the error inner says, and false if it says nothing
+// (nil: not made, not released).
+func (c *boundedCtx) innerErr() (error, bool) {
+	switch in := c.inner.Load(); in {
+	case nil:
+		return nil, false
+	case releasedEarly:
+		return context.Canceled, true
+	default:
+		return in.ctx.Err(), true
+	}
 }
 
 // materialize returns the WithDeadline context c stands for, making it on
 // the first call; made after a release, it is made cancelled.
 func (c *boundedCtx) materialize() context.Context {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.inner == nil || c.inner == releasedEarly {
+	for {
+		old := c.inner.Load()
+		if old != nil && old != releasedEarly {
+			return old.ctx
+		}
 		in := new(innerCtx)
 		in.ctx, in.cancel = context.WithDeadline(c.Context, c.deadline())
-		if c.inner == releasedEarly {
+		if old == releasedEarly {
 			in.cancel()
 		}
-		c.inner = in
+		if c.inner.CompareAndSwap(old, in) {
+			return in.ctx
+		}
+		in.cancel() // another materialize or a release moved inner first
 	}
-	return c.inner.ctx
 }
 
 // release ends the context once the dial has returned, as a CancelFunc
@@ -118,13 +142,10 @@ func (c *boundedCtx) release() {
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch c.inner {
-	case nil:
-		c.inner = releasedEarly
-	case releasedEarly:
-	default:
-		c.inner.cancel()
+	if c.inner.CompareAndSwap(nil, releasedEarly) {
+		return
+	}
+	if in := c.inner.Load(); in != releasedEarly {
+		in.cancel() // made: a second release cancels again, a no-op
 	}
 }

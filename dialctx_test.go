@@ -3,6 +3,7 @@ package shardpool
 import (
 	"context"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,11 +124,37 @@ func TestBoundedCtxChildrenNeedNoGoroutine(t *testing.T) {
 	}
 }
 
-// testEpoch is the base time of the dial contexts the tests make.
-var testEpoch = time.Now()
+// A release that races the first asks for Done ends the context whoever
+// wins, and the askers get one channel between them; Err agrees.
+func TestBoundedCtxReleaseRacesDone(t *testing.T) {
+	rounds := 20000
+	if testing.Short() {
+		rounds = 5000
+	}
+	for i := 0; i < rounds; i++ {
+		c := boundedFrom(context.Background(), time.Now(), time.Hour)
+		var dones [2]<-chan struct{}
+		var wg sync.WaitGroup
+		var ready sync.WaitGroup
+		start := make(chan struct{})
+		wg.Add(3)
+		ready.Add(3)
+		for j := range dones {
+			j := j
+			go func() { defer wg.Done(); ready.Done(); <-start; dones[j] = c.Done() }()
+		}
+		go func() { defer wg.Done(); ready.Done(); <-start; c.release() }()
+		ready.Wait()
+		close(start) // all three at once, as far as the scheduler lets them
+		wg.Wait()
+		require.Equal(t, dones[0], dones[1], "two Done channels")
+		require.True(t, closed(dones[0]), "released, and Done open")
+		require.ErrorIs(t, c.Err(), context.Canceled)
+	}
+}
 
 // boundedFrom bounds parent by the deadline now + d, as a dial that
 // started at now does.
 func boundedFrom(parent context.Context, now time.Time, d time.Duration) *boundedCtx {
-	return newBoundedCtx(parent, &testEpoch, int64(now.Sub(testEpoch)), d)
+	return newBoundedCtx(parent, int64(now.Sub(monoEpoch)+d))
 }
