@@ -43,7 +43,7 @@ func (p *ConnPool) Get(ctx context.Context) (*Conn, error) {
 			if cn != nil {
 				cn = p.accept(cn, stale, now, s, s, -1)
 			}
-			if cn == nil {
+			if cn == nil && s.hasIdle() { // no lock on an empty shard: under churn, every Get
 				cn = p.takeIdle(s, s)
 			}
 		}
