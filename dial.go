@@ -195,7 +195,7 @@ func runOnConnect(ctx context.Context, f func(context.Context, *Conn) error, cn 
 // dialPooled dials into the place and dial slot the caller holds. It gives
 // the slot back when the dial ends, and the place too if the dial fails.
 func (p *ConnPool) dialPooled(ctx context.Context, home *shard) (*Conn, error) {
-	p.stats.misses.Inc()
+	p.stats.misses.inc()
 	cn, err := p.dialConn(ctx, true, false, home)
 	p.endDial(err != nil)
 	if err != nil {

@@ -186,7 +186,7 @@ func NewConnPool(opt *Options) *ConnPool {
 
 	p.clock = newClock(&p.opt)
 	p.waiters.init(p.opt.PoolTimeout, p.clock.exact, p.opt.MaxWaiters)
-	p.stats.init()
+	p.stats.init(len(p.shards))
 	p.hits.init(len(p.shards))
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
 	if p.timed {
