@@ -150,9 +150,9 @@ func (c *clock) exact() int64 { return int64(time.Since(c.epoch)) }
 // monotonic clock (time.Now reads the wall clock too): the pool's epoch
 // plus the time since. Its wall reading ignores steps of the system's
 // clock since the pool was made; comparisons and Sub use the monotonic
-// reading, as they do for time.Now's. A dial takes two such times (its
-// bound's start, its connection's CreatedAt), and two reads of the clock
-// were a tenth of a dial into a fast Dialer (ChurnGetRemove, bench/).
+// reading, as they do for time.Now's. The probe's dials date their
+// connections with it; a Get's dial makes the same time from the one
+// exact reading it takes (dialConn).
 func (c *clock) wall() time.Time { return c.epoch.Add(time.Since(c.epoch)) }
 
 // now returns the pool clock's time, or 0 when nothing is timed (no

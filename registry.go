@@ -10,12 +10,15 @@ import (
 // connection is dialed or closed, never on Get or Put of an idle one.
 //
 // It is sharded like the idle lists: one regShard per shard of the pool,
-// and a dial registers its connection in the shard of the P it runs on
-// (add's hint). A connection stays in that shard until it is removed, and
-// keeps its shard and its index there (Conn.regShard, Conn.regIdx), so
-// removing one is O(1) and locks one shard. Under churn (every Get dials,
-// every Remove closes) each core then locks a mutex on a line of its own,
-// where one registry-wide mutex was the pool's most contended line.
+// and a dial registers its connection in the shard of the same index as
+// its home (add's hint): the shard of the P the dialing Get ran on, or of
+// the dialing goroutine's P for NewConn and the top-ups. A connection
+// stays in that registry shard until it is removed (whatever its home
+// becomes), and keeps its shard and its index there (Conn.regShard,
+// Conn.regIdx), so removing one is O(1) and locks one shard. Under churn
+// (every Get dials, every Remove closes) each core then locks a mutex on a
+// line of its own, where one registry-wide mutex was the pool's most
+// contended line.
 //
 // Locking: each regShard's mu guards its conns and closed, and the
 // regShard and regIdx of the connections in it. The calls that must see
