@@ -38,7 +38,18 @@ type Conn struct {
 	Value any
 
 	createdAt time.Time
-	usedAt    atomic.Int64 // unix nanoseconds; see UsedAt
+
+	// The fields written while the connection is in use come next, in the
+	// middle of the struct, where the layout test keeps them: a Conn is
+	// 160 bytes, so Conns start at 0 or 32 bytes into a cache line, and
+	// only bytes 32 to 127 of one lie on lines no other Conn shares. A
+	// Put's store of idleAt on one P then never invalidates the line of
+	// another P's connection (TestConnLayout, conn_test.go).
+
+	// Guarded by home's mutex while the connection is in its list; also
+	// written by a Put that makes it a shard's hot connection (hot.go).
+	idleAt int64        // pool clock when it went idle
+	usedAt atomic.Int64 // unix nanoseconds; see UsedAt
 
 	tag connstate.Tag
 
@@ -51,7 +62,6 @@ type Conn struct {
 
 	// Guarded by home's mutex while the connection is idle.
 	prev, next *Conn
-	idleAt     int64 // pool clock when it went idle
 
 	bornAt int64 // pool clock when it was dialed; read-only after publication
 	// ageJitter is added to MaxConnAge for this connection (see
