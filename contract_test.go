@@ -94,7 +94,7 @@ func TestGetReusesIdleConnection(t *testing.T) {
 
 // Every Get counts once, as a hit or a miss, however many run at once: the
 // pool is never short (PoolSize ≥ the goroutines), so none waits. Hits are
-// counted per P without a read-modify-write (hits.go); a count that lost
+// counted per P without a read-modify-write (percount.go); a count that lost
 // adds would come up short here.
 func TestStatsCountEveryGetUnderConcurrency(t *testing.T) {
 	forEachKind(t, func(t *testing.T, mk func(*shardpool.Options) pool) {
@@ -122,6 +122,35 @@ func TestStatsCountEveryGetUnderConcurrency(t *testing.T) {
 		st := e.p.Stats()
 		assert.EqualValues(t, goroutines*rounds, st.Hits+st.Misses, "hits %d, misses %d", st.Hits, st.Misses)
 		assert.EqualValues(t, st.Misses, e.d.dials.Load(), "a miss is a dial")
+	})
+}
+
+// Under churn (Get, then Remove) every Get dials, and every one counts as
+// a miss, however many run at once: misses are counted per P as hits are.
+func TestStatsCountEveryDialUnderConcurrency(t *testing.T) {
+	forEachKind(t, func(t *testing.T, mk func(*shardpool.Options) pool) {
+		const goroutines, rounds = 16, 2000
+		e := newEnv(t, mk, shardpool.Options{PoolSize: goroutines})
+		var wg sync.WaitGroup
+		for g := 0; g < goroutines; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < rounds; i++ {
+					cn, err := e.p.Get(context.Background())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					e.p.Remove(cn, nil)
+				}
+			}()
+		}
+		wg.Wait()
+		st := e.p.Stats()
+		assert.EqualValues(t, goroutines*rounds, st.Misses)
+		assert.Zero(t, st.Hits)
+		assert.EqualValues(t, goroutines*rounds, e.d.dials.Load())
 	})
 }
 

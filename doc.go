@@ -91,9 +91,9 @@ package shardpool
 //	leak.go               leak detection: where each checkout came from
 //	hooks.go              Hooks: callbacks on the slow paths for metrics and tracing
 //	stats.go              Stats and the counters behind it
-//	hits.go               Stats.Hits, counted per P without a read-modify-write
-//	hits_pinned.go        the per-P count: a plain add while pinned (64-bit gc, no -race)
-//	hits_atomic.go        one atomic count instead (-race, 32-bit, purego, gccgo)
+//	percount.go           Hits and Misses, counted per P without a read-modify-write
+//	percount_pinned.go    the per-P count: a plain add while pinned (64-bit gc, no -race)
+//	percount_atomic.go    one atomic count instead (-race, 32-bit, purego, gccgo)
 //	wiring.go             init-time links for package baseline and the tests
 //	internal/connstate    a connection's states and the moves between them
 //	internal/bgroup       a group of goroutines that can be refused once closed
@@ -138,4 +138,4 @@ package shardpool
 //   - stale: idle past IdleTimeout, or older than MaxConnAge.
 //   - pin: keep a goroutine on its P, not preemptible (runtime.procPin),
 //     for a few instructions that never block: Get's take of the hot
-//     connection and its hit count (procpin.go, hits.go).
+//     connection and its hit count (procpin.go, percount.go).

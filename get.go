@@ -30,7 +30,7 @@ func (p *ConnPool) Get(ctx context.Context) (*Conn, error) {
 	if p.waiters.len() == 0 {
 		// The hot path: the hot connection of the caller's shard, fresh and
 		// not due a health check, taken and counted while the goroutine is
-		// pinned to its P (popHot never blocks; hits.go says why the pin).
+		// pinned to its P (popHot never blocks; percount.go says why the pin).
 		cn, stale := s.popHot(now, p.exp)
 		if cn != nil && !stale && !p.checkDue(cn, now) {
 			p.hits.addPinned(pid)

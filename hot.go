@@ -73,7 +73,7 @@ func (s *shard) putHot(cn *Conn, now int64, closed *atomic.Bool) (ok bool, orpha
 
 // popHot takes the hot connection of s, as pop does (see there), or returns
 // nil if there is none. It never blocks, so Get may call it with its
-// goroutine pinned to its P (hits.go).
+// goroutine pinned to its P (percount.go).
 func (s *shard) popHot(now int64, exp expiry) (cn *Conn, stale bool) {
 	for s.hot.Load() != nil {
 		cn = s.hot.Swap(nil)

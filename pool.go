@@ -111,7 +111,7 @@ type ConnPool struct {
 	topUps    topUps        // the MinIdleConns top-up (minidle.go)
 	reg       registry      // every connection held (registry.go)
 	stats     slowStats     // counters off the hot path (stats.go)
-	hits      hitCounter    // Gets served an idle connection (hits.go)
+	hits      perPCounter   // Gets served an idle connection (percount.go)
 	idle      idleCap       // MaxIdleConns (idlecap.go)
 	resizeMu  sync.Mutex    // serializes SetPoolSize (resize.go)
 

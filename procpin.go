@@ -6,7 +6,7 @@ import _ "unsafe" // for go:linkname
 
 // Shard placement by P id. runtime.procPin returns the id of the P the
 // goroutine runs on and keeps it there until procUnpin, which Get uses to
-// count a hit of the hot path in its P's slot (hits.go).
+// count a hit of the hot path in its P's slot (percount.go).
 //
 // The runtime marks procPin and procUnpin as linkname targets it keeps
 // stable (go.dev/issue/67401). It is cheaper than the portable sync.Pool
@@ -23,7 +23,7 @@ func procUnpin()
 // pinShard returns the shard of the caller's P and the P's id, and keeps
 // the goroutine on that P, not preemptible, until unpin. Between the two the
 // caller may do only a little work that never blocks: Get's take of the hot
-// connection and its hit count (hits.go). If the goroutine later moves to
+// connection and its hit count (percount.go). If the goroutine later moves to
 // another P it uses a neighbour's shard for one call: locality lost,
 // correctness kept.
 func (p *ConnPool) pinShard() (*shard, int) {

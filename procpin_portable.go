@@ -19,7 +19,7 @@ var (
 )
 
 // pinShard returns the shard of the caller's P, as procpin.go's does, but
-// pins nothing: the P's id is -1, which hits.go's atomic build ignores.
+// pins nothing: the P's id is -1, which percount.go's atomic build ignores.
 func (p *ConnPool) pinShard() (*shard, int) {
 	t, _ := tokens.Get().(*token)
 	if t == nil {

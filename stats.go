@@ -56,7 +56,7 @@ type Stats struct {
 }
 
 // slowStats are the counters of the slow paths: a dial, a wait, a stale
-// connection. Hits of the hot path are counted per P (hits.go), so that
+// connection. Hits of the hot path are counted per P (percount.go), so that
 // counting them writes no memory shared by all cores.
 //
 // Under saturation every Get waits, so the counters a wait writes are
@@ -64,15 +64,15 @@ type Stats struct {
 // chosen by its P), and waiting Gets on different cores do not fight over
 // one line. The others are written once per dial or closed connection;
 // misses, written by every dial, which under churn is every Get, are
-// counted as hits are, per P with a plain add while pinned (hitCounter,
-// hits.go): an xsync.Counter's add (a sync.Pool Get and Put for its
+// counted as hits are, per P with a plain add while pinned (perPCounter,
+// percount.go): an xsync.Counter's add (a sync.Pool Get and Put for its
 // stripe, then a CAS) was 4% of ChurnGetRemove's CPU.
 type slowStats struct {
 	waitCount    *xsync.Counter
 	waitDuration *xsync.Counter // nanoseconds
 	waitHits     *xsync.Counter // Gets served a connection by a hand-off
 	timeouts     *xsync.Counter
-	misses       hitCounter // Gets that dialed
+	misses       perPCounter // Gets that dialed
 	staleConns   *xsync.Counter
 	unhealthy    *xsync.Counter
 	exhausted    *xsync.Counter

@@ -124,13 +124,7 @@ type poolerAdapter struct{ p shardpool.Pooler }
 
 func newPoolerAdapter(p shardpool.Pooler) Pool { return poolerAdapter{p} }
 
-func (a poolerAdapter) Get(ctx context.Context) (Handle, error) {
-	cn, err := a.p.Get(ctx)
-	if err != nil {
-		return Handle{}, err
-	}
-	return Handle{Conn: cn.NetConn(), Ref: cn}, nil
-}
+func (a poolerAdapter) Get(ctx context.Context) (Handle, error) { return connHandle(a.p.Get(ctx)) }
 
 func (a poolerAdapter) Put(h Handle)    { a.p.Put(h.Ref.(*shardpool.Conn)) }
 func (a poolerAdapter) Remove(h Handle) { a.p.Remove(h.Ref.(*shardpool.Conn), nil) }
@@ -138,6 +132,14 @@ func (a poolerAdapter) Close()          { _ = a.p.Close() }
 
 // Queued returns the Gets that waited, from Stats (both pools count them).
 func (a poolerAdapter) Queued() uint64 { return uint64(a.p.Stats().WaitCount) }
+
+// connHandle is the Handle of a *shardpool.Conn from either pool's Get.
+func connHandle(cn *shardpool.Conn, err error) (Handle, error) {
+	if err != nil {
+		return Handle{}, err
+	}
+	return Handle{Conn: cn.NetConn(), Ref: cn}, nil
+}
 
 // connPoolAdapter and baselineAdapter drive the two pools as
 // poolerAdapter does, but through their concrete types, as the other
@@ -149,26 +151,14 @@ type (
 	baselineAdapter struct{ p *baseline.ConnPool }
 )
 
-func (a connPoolAdapter) Get(ctx context.Context) (Handle, error) {
-	cn, err := a.p.Get(ctx)
-	if err != nil {
-		return Handle{}, err
-	}
-	return Handle{Conn: cn.NetConn(), Ref: cn}, nil
-}
+func (a connPoolAdapter) Get(ctx context.Context) (Handle, error) { return connHandle(a.p.Get(ctx)) }
 
 func (a connPoolAdapter) Put(h Handle)    { a.p.Put(h.Ref.(*shardpool.Conn)) }
 func (a connPoolAdapter) Remove(h Handle) { a.p.Remove(h.Ref.(*shardpool.Conn), nil) }
 func (a connPoolAdapter) Close()          { _ = a.p.Close() }
 func (a connPoolAdapter) Queued() uint64  { return uint64(a.p.Stats().WaitCount) }
 
-func (a baselineAdapter) Get(ctx context.Context) (Handle, error) {
-	cn, err := a.p.Get(ctx)
-	if err != nil {
-		return Handle{}, err
-	}
-	return Handle{Conn: cn.NetConn(), Ref: cn}, nil
-}
+func (a baselineAdapter) Get(ctx context.Context) (Handle, error) { return connHandle(a.p.Get(ctx)) }
 
 func (a baselineAdapter) Put(h Handle)    { a.p.Put(h.Ref.(*shardpool.Conn)) }
 func (a baselineAdapter) Remove(h Handle) { a.p.Remove(h.Ref.(*shardpool.Conn), nil) }

@@ -2,12 +2,12 @@
 
 package shardpool
 
-// pinnedHits: this build counts hits in per-P slots (see hits.go).
-const pinnedHits = true
+// pinnedCounts: this build counts in per-P slots (see percount.go).
+const pinnedCounts = true
 
-// addPinned counts one hit in the slot of P pid, to which the caller's
+// addPinned counts one in the slot of P pid, to which the caller's
 // goroutine is pinned (pinShard).
-func (h *hitCounter) addPinned(pid int) {
+func (h *perPCounter) addPinned(pid int) {
 	if pid < len(h.slots) {
 		h.slots[pid].n++ // only this P writes the slot, and it is pinned
 	} else {
@@ -15,8 +15,8 @@ func (h *hitCounter) addPinned(pid int) {
 	}
 }
 
-// inc counts one hit, pinning the goroutine for the add.
-func (h *hitCounter) inc() {
+// inc counts one, pinning the goroutine for the add.
+func (h *perPCounter) inc() {
 	h.addPinned(procPin())
 	procUnpin()
 }
