@@ -64,7 +64,14 @@ func newClock(opt *Options) *clock {
 	return c
 }
 
-// read returns the clock's time, waking it first if it is dormant.
+// read returns the clock's time, waking it first if it is dormant: the
+// pool's time for every reader but the reaper's sweep and Close, which
+// refresh. Get and Put inline it. When nothing is timed (no expiry, no
+// health checks) the clock does not run and stands still, but for Close
+// and ReapStaleConns, which refresh it: its time then only stamps idleAt,
+// where any value that never goes backwards keeps the lists' order. So
+// read need not ask whether the pool is timed, and stays small enough to
+// inline (a wrapper that asked was too big: one call more per Get and Put).
 func (c *clock) read() int64 {
 	if c.dormant.Load() {
 		c.wake()
@@ -154,13 +161,3 @@ func (c *clock) exact() int64 { return int64(time.Since(c.epoch)) }
 // connections with it; a Get's dial makes the same time from the one
 // exact reading it takes (dialConn).
 func (c *clock) wall() time.Time { return c.epoch.Add(time.Since(c.epoch)) }
-
-// now returns the pool clock's time, or 0 when nothing is timed (no
-// expiry, no health checks): then nothing reads it, and the hot path skips
-// the load.
-func (p *ConnPool) now() int64 {
-	if !p.timed {
-		return 0
-	}
-	return p.clock.read()
-}

@@ -68,7 +68,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool, home *shard) (
 
 	cn.tag.Owner = p
 	cn.tag.Pooled = pooled
-	cn.bornAt = p.now()
+	cn.bornAt = p.clock.read()
 	if j := min(int64(p.opt.MaxConnAgeJitter), math.MaxInt64/4); j > 0 {
 		cn.ageJitter = rand.Int63n(2*j+1) - j // uniform over [-j, j]
 	}

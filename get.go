@@ -23,7 +23,7 @@ func (p *ConnPool) Get(ctx context.Context) (*Conn, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	now := p.now()
+	now := p.clock.read()
 	s, pid := p.pinShard()
 	// While Gets are waiting, newcomers queue behind them instead of taking
 	// what a Put just parked: arrival order, no starvation.
@@ -128,7 +128,7 @@ func (p *ConnPool) eachOther(s *shard, f func(*shard) bool) bool {
 // stale and unhealthy ones it meets, and makes home its home.
 func (p *ConnPool) takeIdle(from, home *shard) *Conn {
 	for {
-		now := p.now()
+		now := p.clock.read()
 		cn, stale, left := from.pop(now, p.exp)
 		if cn == nil {
 			return nil
@@ -180,7 +180,7 @@ func (p *ConnPool) tookFrom(s *shard, left int) {
 // Filter or Close claimed first: they close it and free its place.
 func (p *ConnPool) vetIdle(cn *Conn, stale bool) (usable, held bool) {
 	if stale {
-		_ = p.closeConn(cn, p.staleReason(cn, p.now()), placeKept)
+		_ = p.closeConn(cn, p.staleReason(cn, p.clock.read()), placeKept)
 		return false, true
 	}
 	if p.healthy(cn) {

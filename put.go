@@ -56,7 +56,7 @@ func (p *ConnPool) Put(cn *Conn) {
 		if h := testhook.BeforeHotPut; h != nil {
 			h(p)
 		}
-		ok, orphan := home.putHot(cn, p.now(), &p.closed)
+		ok, orphan := home.putHot(cn, p.clock.read(), &p.closed)
 		if !ok || orphan != nil || p.waiters.len() != 0 {
 			p.parked(cn, p.hotResult(ok, orphan), true)
 		}
@@ -83,7 +83,7 @@ func (p *ConnPool) putIdle(cn *Conn, fromPut bool) {
 		if h := testhook.BeforeHotPut; h != nil {
 			h(p)
 		}
-		r = p.hotResult(home.putHot(cn, p.now(), &p.closed))
+		r = p.hotResult(home.putHot(cn, p.clock.read(), &p.closed))
 	} else {
 		r = p.park(cn, home)
 	}
@@ -118,9 +118,9 @@ func (p *ConnPool) parked(cn *Conn, r parkResult, fromPut bool) {
 // park links cn into the list of home, finding it idle room elsewhere
 // while MaxIdleConns leaves home none (idlecap.go).
 func (p *ConnPool) park(cn *Conn, home *shard) parkResult {
-	r := home.park(cn, p.now(), p.opt.PoolFIFO, &p.closed)
+	r := home.park(cn, p.clock.read(), p.opt.PoolFIFO, &p.closed)
 	for r == parkFull && p.findRoom(home) {
-		r = home.park(cn, p.now(), p.opt.PoolFIFO, &p.closed)
+		r = home.park(cn, p.clock.read(), p.opt.PoolFIFO, &p.closed)
 	}
 	return r
 }

@@ -150,7 +150,7 @@ func (p *ConnPool) serveRound() {
 				empty++
 				continue
 			}
-			now := p.now()
+			now := p.clock.read()
 			c, stale, _ := s.pop(now, p.exp)
 			if c == nil {
 				empty++
@@ -210,7 +210,7 @@ func (p *ConnPool) giveBack(cn *Conn) {
 // popping it again. Then it runs the rounds kicks asked for meanwhile.
 func (p *ConnPool) putServing(cn *Conn) {
 	switch {
-	case p.exp.tooOld(cn, p.now()):
+	case p.exp.tooOld(cn, p.clock.read()):
 		// Too old to hand on; what a pop would have found. The waiter
 		// gets a place to dial into instead, when a dial slot is free,
 		// unless Filter or Close claimed cn first and freed its place
