@@ -1,6 +1,6 @@
 module github.com/shardpool/shardpool/contrib/goredis
 
-go 1.26.0
+go 1.21
 
 replace github.com/shardpool/shardpool => ../..
 
