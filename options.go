@@ -28,7 +28,10 @@ type Options struct {
 	// Dialer opens a new network connection. The context is the caller's
 	// for dials made by Get and NewConn, and one cancelled by Close for
 	// dials made in the background. A nil Dialer makes every dial fail with
-	// ErrNoDialer.
+	// ErrNoDialer. After PoolSize failed dials in a row (OnConnect's
+	// failures included), Gets fail fast with the last dial error, without
+	// calling the Dialer, until a background probe dials successfully
+	// (see ProbeInterval).
 	Dialer func(context.Context) (net.Conn, error)
 
 	// OnConnect, if set, runs once on every new connection, after the
