@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -129,8 +130,13 @@ func TestShardSweepAcrossChunks(t *testing.T) {
 				s.park(cn, 1000, fifo, &closed)
 			}
 		}()
+		// Sweep until every stale connection is claimed, with a deadline
+		// rather than a count of sweeps: a stale connection the churner
+		// holds checked out is invisible to a sweep, and a churner that
+		// the scheduler (or -race, under a loaded machine) parks while it
+		// holds one hid it from 100 quick sweeps in a row.
 		var stale []*Conn
-		for i := 0; i < 100 && len(stale) < (n+2)/3; i++ {
+		for deadline := time.Now().Add(5 * time.Second); len(stale) < (n+2)/3 && time.Now().Before(deadline); {
 			stale, _ = s.sweep(2000, exp, fifo, stale)
 		}
 		stop.Store(true)
