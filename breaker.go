@@ -2,6 +2,7 @@ package shardpool
 
 import (
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -42,6 +43,26 @@ import (
 // starts at once. Against a server that refuses at once the credit never
 // builds up: attempts are ProbeGap apart, as before.
 //
+// Why the probe half-opens the breaker after a hole lifts (issue 20):
+// with the pacer's credit the attempt after the cut one came at once, but
+// the Gets still waited for it, one whole dial with its handshake, before
+// they dialed themselves; go-redis v9's callers, which have no breaker
+// between them and the server, redial the moment the hole lifts, and came
+// back that one dial sooner. So when an attempt fails before its dial
+// timeout right after one that hung until it (the black hole's timeout
+// changed into a quick failure: something at the far end moved), the probe
+// does not retry: it leaves the breaker one failure short of open and
+// ends, and the Gets dial as they do when it is closed. If the server
+// answers, the pool is back after one round of the Gets' own dials, as
+// go-redis's is; if not, the first of those dials to fail opens the
+// breaker again and a new probe starts. The bound that keeps the
+// breaker's purpose: the probe half-opens at most once per ProbeInterval,
+// and each time lets through no more dials than the Gets that dial before
+// one fails, at most PoolSize (each holds a place). A server that refuses
+// at once, or one that keeps every attempt hanging, never half-opens it:
+// neither is a hang followed by a quick failure. An idle pool has no Gets:
+// half-open, it dials nothing.
+//
 // Locking: none. The breaker's state is atomics and a channel with room
 // for one token, touched by its methods only; the pacer is the probe
 // goroutine's alone. The probe runs in p.dials, which Close does not wait
@@ -69,6 +90,13 @@ type breaker struct {
 	lastErr  atomic.Pointer[dialError]
 	probing  atomic.Bool // a probe goroutine runs
 
+	// hung is whether the last failure counted ran until its dial
+	// timeout; halfOpenAt is when the probe last half-opened the breaker,
+	// in nanoseconds on the pool's clock (exact reads), math.MinInt64/2
+	// before it ever did. Written by failed and the probe.
+	hung       atomic.Bool
+	halfOpenAt atomic.Int64
+
 	// wanted is set by a Get that failed fast and sent a token on asked
 	// (room for one); the probe clears it before each attempt, so the
 	// channel stays off the path of every Get but the first.
@@ -87,6 +115,7 @@ type dialError struct{ err error }
 func (b *breaker) init() {
 	b.asked = make(chan struct{}, 1)
 	b.every, b.gap, b.burst = ProbeInterval, ProbeGap, ProbeBurst
+	b.halfOpenAt.Store(math.MinInt64 / 2)
 }
 
 // open reports whether dials fail fast: size dials in a row have failed
@@ -104,11 +133,13 @@ func (b *breaker) lastError() error {
 	return nil
 }
 
-// failed counts a failed dial of a pool of size connections. It reports
-// true when this failure must start the probe: the breaker is open and no
-// probe runs. The caller starts it, or calls probeNotStarted.
-func (b *breaker) failed(err error, size int) (startProbe bool) {
+// failed counts a failed dial of a pool of size connections; hung is
+// whether it ran until its dial timeout. It reports true when this failure
+// must start the probe: the breaker is open and no probe runs. The caller
+// starts it, or calls probeNotStarted.
+func (b *breaker) failed(err error, hung bool, size int) (startProbe bool) {
 	b.lastErr.Store(&dialError{err})
+	b.hung.Store(hung)
 	if b.failures.Add(1) < uint32(size) {
 		return false
 	}
@@ -134,8 +165,25 @@ func (b *breaker) probeSucceeded() {
 	b.failures.Store(0)
 }
 
-// probeFailed records the error of the probe's failed attempt.
-func (b *breaker) probeFailed(err error) { b.lastErr.Store(&dialError{err}) }
+// probeFailed records the failed attempt of the probe of a pool of size
+// connections, which ended at now (an exact clock read), and reports whether the probe must end because it half-opened
+// the breaker: the attempt failed before its timeout right after a
+// failure that hung until it, and the breaker has not half-opened in the
+// last ProbeInterval. Half-open, the breaker lets dials through until one
+// fails, which opens it again: failures is one short of size. probing is
+// cleared first, as in probeSucceeded.
+func (b *breaker) probeFailed(err error, hung bool, now int64, size int) (halfOpened bool) {
+	b.lastErr.Store(&dialError{err})
+	cut := !hung && b.hung.Load()
+	b.hung.Store(hung)
+	if !cut || now-b.halfOpenAt.Load() < int64(b.every) {
+		return false
+	}
+	b.halfOpenAt.Store(now)
+	b.probing.Store(false)
+	b.failures.Store(uint32(size - 1))
+	return true
+}
 
 // keepClosed caps the failures counted, if the breaker is closed at size
 // old, below size n, so that a shrink does not open it: n dials in a row
@@ -255,7 +303,7 @@ func (p *ConnPool) probe() {
 		p.breaker.attempting()
 		last = time.Now()
 		pace.started(last)
-		err := p.probeDial()
+		hung, err := p.probeDial()
 		if err == nil {
 			p.breaker.probeSucceeded()
 			p.checkMinIdleConns() // top-ups stopped while the breaker was open
@@ -264,16 +312,19 @@ func (p *ConnPool) probe() {
 		if p.closed.Load() {
 			return
 		}
-		p.breaker.probeFailed(err)
+		if p.breaker.probeFailed(err, hung, p.clock.exact(), p.poolSize()) {
+			return // half-open: the Gets dial; a failure starts a new probe
+		}
 	}
 }
 
 // probeDial makes one probe attempt (a dial and OnConnect) and closes what
-// it dials. It waits for the dial at most the background dial timeout,
-// even if the Dialer ignores its context: a hung attempt must not hold the
-// breaker open once the server accepts again. Such an attempt runs on, and
-// closes its connection if it ever gets one.
-func (p *ConnPool) probeDial() error {
+// it dials; hung reports that it failed because it reached the background
+// dial timeout. It waits for the dial at most that long, even if the
+// Dialer ignores its context: a hung attempt must not hold the breaker
+// open once the server accepts again. Such an attempt runs on, and closes
+// its connection if it ever gets one.
+func (p *ConnPool) probeDial() (hung bool, err error) {
 	ctx, bounded := p.dialContext(p.bgCtx, true)
 	defer bounded.release()
 	res := make(chan error, 1) // the attempt never blocks on it
@@ -285,14 +336,15 @@ func (p *ConnPool) probeDial() error {
 		}
 		res <- err
 	}) {
-		return ErrClosed
+		return false, ErrClosed
 	}
-	var err error
 	select {
 	case err = <-res:
+		hung = err != nil && ctx.Err() != nil
 	case <-ctx.Done():
 		err = fmt.Errorf("shardpool: probe dial gave no answer in time: %w", ctx.Err())
+		hung = true
 	}
 	p.dialed(start, err, true)
-	return err
+	return hung, err
 }

@@ -195,8 +195,11 @@ func TestProbeDialsBounded(t *testing.T) {
 
 // Behind a black hole each probe attempt hangs for the dial timeout; when
 // the hole lifts, the attempt in flight fails at once (a proxy closes the
-// connections it held), and the next attempt must come at once, not
-// ProbeGap after the failed one's start.
+// connections it held), and the next dial must come at once, not ProbeGap
+// after the failed one's start. (It is a Get's: the probe half-opens the
+// breaker, TestGetsRedialAtOnceWhenBlackHoleLifts. Where no hang came
+// before, the pacer's credit makes the probe's next attempt come at once:
+// TestProbePacerCadence.)
 func TestProbeRetriesAtOnceWhenBlackHoleLifts(t *testing.T) {
 	const gap = 200 * time.Millisecond
 	d := &pipes{}
@@ -256,4 +259,180 @@ func TestProbeRetriesAtOnceWhenBlackHoleLifts(t *testing.T) {
 	after := time.Duration(nextAt.Load() - liftedAt.Load())
 	t.Logf("the next attempt came %v after the lift (gap %v)", after, gap)
 	require.Less(t, after, gap/2, "the probe waited for its gap after the attempt the lift cut short")
+}
+
+// getKey marks the contexts of the tests' Gets, so that a Dialer tells
+// their dials from the probe's.
+type getKey struct{}
+
+// scriptedDialer is a Dialer through pipes for the half-open tests. Until
+// up is set, how each dial fails is fail's call, given the dial's context
+// and number (from 1); lifted, when closed, cuts short the dials that wait
+// for it. It counts the probe's dials and the Gets' dials that begin after
+// the probe's third has begun: by then the breaker has been open for a
+// while, and a Get dials only if the probe half-opened it.
+type scriptedDialer struct {
+	pipes
+	fail   func(ctx context.Context, n int32) error
+	up     atomic.Bool
+	lifted chan struct{}
+
+	n          atomic.Int32
+	probes     atomic.Int32
+	getsLate   atomic.Int32  // Gets' dials begun after the probe's third
+	probeBegun chan struct{} // a probe's dial began (room for one)
+}
+
+func newScriptedDialer(fail func(ctx context.Context, n int32) error) *scriptedDialer {
+	return &scriptedDialer{fail: fail, lifted: make(chan struct{}), probeBegun: make(chan struct{}, 1)}
+}
+
+func (d *scriptedDialer) dial(ctx context.Context) (net.Conn, error) {
+	n := d.n.Add(1)
+	if ctx.Value(getKey{}) == nil {
+		d.probes.Add(1)
+		select {
+		case d.probeBegun <- struct{}{}:
+		default:
+		}
+	} else if d.probes.Load() >= 3 {
+		d.getsLate.Add(1)
+	}
+	if d.up.Load() {
+		return d.pipes.dial(ctx)
+	}
+	return nil, d.fail(ctx, n)
+}
+
+// hang is a black hole: no answer until the dial's bound, or until the
+// test lifts it, which closes what it held (EOF).
+func (d *scriptedDialer) hang(ctx context.Context, n int32) error {
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("dial %d: %w", n, ctx.Err())
+	case <-d.lifted:
+		return fmt.Errorf("dial %d: %w", n, io.EOF)
+	}
+}
+
+// busyGets runs Gets on p from k goroutines, each resting 1 ms after an
+// error, until the test ends, and counts the ones that succeed.
+func busyGets(t *testing.T, p *ConnPool, k int) *atomic.Int32 {
+	ok := new(atomic.Int32)
+	ctx := context.WithValue(context.Background(), getKey{}, true)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < k; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				cn, err := p.Get(ctx)
+				if err != nil {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				ok.Add(1)
+				p.Put(cn)
+			}
+		}()
+	}
+	t.Cleanup(func() { close(done); wg.Wait() }) // before the pool closes (cleanups run last first)
+	return ok
+}
+
+// newScriptedPool returns a pool of PoolSize 4 dialing through d, with
+// the probe's cadence set before any probe runs, closed when the test
+// ends.
+func newScriptedPool(t *testing.T, d *scriptedDialer, dialTimeout, every, gap time.Duration) *ConnPool {
+	p := NewConnPool(&Options{PoolSize: 4, DialTimeout: dialTimeout, Dialer: d.dial})
+	p.breaker.every, p.breaker.gap = every, gap
+	t.Cleanup(func() {
+		require.NoError(t, p.Close())
+		p.dials.Wait()
+		d.closeAll()
+	})
+	return p
+}
+
+// When a black hole lifts, the probe's attempt in flight fails at once
+// (EOF) after the ones before it hung: the probe half-opens the breaker
+// and the Gets redial themselves, as go-redis's callers do, instead of
+// waiting for one more probe dial to succeed first.
+func TestGetsRedialAtOnceWhenBlackHoleLifts(t *testing.T) {
+	var d *scriptedDialer
+	d = newScriptedDialer(func(ctx context.Context, n int32) error { return d.hang(ctx, n) })
+	p := newScriptedPool(t, d, 300*time.Millisecond, time.Hour, 10*time.Millisecond)
+	served := busyGets(t, p, 4)
+	// The Gets' four dials hang until DialTimeout and open the breaker;
+	// the probe's attempts hang in turn. Lift the hole just after one of
+	// them began, so that it is in flight.
+	require.Eventually(t, func() bool { return d.probes.Load() >= 2 }, 10*time.Second, time.Millisecond)
+	<-d.probeBegun // drain: the next one is an attempt that begins now
+	<-d.probeBegun
+	probesAtLift := d.probes.Load()
+	d.up.Store(true)
+	close(d.lifted)
+	require.Eventually(t, func() bool { return served.Load() > 0 }, 10*time.Second, time.Millisecond, "the pool never came back")
+	assert.Equal(t, probesAtLift, d.probes.Load(), "the probe dialed again after the lift: the Gets waited for it")
+}
+
+// Half-open keeps the breaker's bound. Against a server that refuses at
+// once, or one behind a black hole that never lifts, the probe never
+// half-opens it (no hang followed by a quick failure), so no Get dials
+// while it is open. Against one that alternates (each dial hangs, then the
+// next fails at once: the worst case), it half-opens at most once per
+// ProbeInterval, and each time lets through at most PoolSize dials.
+func TestHalfOpenBounded(t *testing.T) {
+	const (
+		dialTimeout = 20 * time.Millisecond
+		every       = 100 * time.Millisecond
+		gap         = 5 * time.Millisecond
+		window      = 600 * time.Millisecond
+	)
+	refuse := func(_ context.Context, n int32) error { return fmt.Errorf("dial %d: connection refused", n) }
+	cases := []struct {
+		name        string
+		fail        func(d *scriptedDialer) func(context.Context, int32) error
+		mayHalfOpen bool
+	}{
+		{"refused", func(*scriptedDialer) func(context.Context, int32) error { return refuse }, false},
+		{"black hole", func(d *scriptedDialer) func(context.Context, int32) error { return d.hang }, false},
+		{"hang then refuse", func(d *scriptedDialer) func(context.Context, int32) error {
+			return func(ctx context.Context, n int32) error {
+				if n%2 == 1 {
+					return d.hang(ctx, n)
+				}
+				time.Sleep(time.Millisecond)
+				return refuse(ctx, n)
+			}
+		}, true},
+	}
+	for _, c := range cases {
+		c := c
+		t.Run(c.name, func(t *testing.T) {
+			d := newScriptedDialer(nil)
+			d.fail = c.fail(d)
+			p := newScriptedPool(t, d, dialTimeout, every, gap)
+			busyGets(t, p, 8)
+			require.Eventually(t, func() bool { return d.probes.Load() >= 3 }, 10*time.Second, time.Millisecond)
+			start := time.Now()
+			time.Sleep(window)
+			span := time.Since(start) + 2*dialTimeout // the third probe dial began before start
+			late := int(d.getsLate.Load())
+			t.Logf("%d Gets' dials while the breaker was open or half-open, %d probe dials, in about %v", late, d.probes.Load(), span)
+			if !c.mayHalfOpen {
+				require.Zero(t, late, "Gets dialed while the breaker was open")
+				return
+			}
+			most := 4 * (1 + int(span/every)) // PoolSize per half-open, one per interval
+			require.LessOrEqual(t, late, most, "half-open let through too many dials")
+			require.Positive(t, late, "the probe never half-opened the breaker")
+		})
+	}
 }

@@ -49,6 +49,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool, home *shard) (
 	start := p.clock.exact()
 	dialCtx, bounded := p.boundDial(ctx, bg, start)
 	cn, err := p.connectAt(dialCtx, p.clock.epoch.Add(time.Duration(start)))
+	hung := err != nil && dialCtx.Err() != nil // before release ends dialCtx
 	bounded.release()
 	if p.opt.Hooks.OnDial != nil {
 		p.dialed(start, err, bg)
@@ -59,7 +60,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool, home *shard) (
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		if p.breaker.failed(err, p.poolSize()) {
+		if p.breaker.failed(err, hung, p.poolSize()) {
 			p.startProbe()
 		}
 		return nil, err
