@@ -340,7 +340,7 @@ func (p *ConnPool) probeDial() (hung bool, err error) {
 	}
 	select {
 	case err = <-res:
-		hung = err != nil && ctx.Err() != nil
+		hung = err != nil && ranOut(bounded, err)
 	case <-ctx.Done():
 		err = fmt.Errorf("shardpool: probe dial gave no answer in time: %w", ctx.Err())
 		hung = true

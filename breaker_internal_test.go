@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -304,12 +305,20 @@ func (d *scriptedDialer) dial(ctx context.Context) (net.Conn, error) {
 	return nil, d.fail(ctx, n)
 }
 
-// hang is a black hole: no answer until the dial's bound, or until the
-// test lifts it, which closes what it held (EOF).
+// hang is a black hole: no answer until the dial's deadline, or until the
+// test lifts it, which closes what it held (EOF). It times out as a
+// net.Conn read past its deadline does, by a timer of its own: the error
+// may come before the context's own timer has ended it.
 func (d *scriptedDialer) hang(ctx context.Context, n int32) error {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		panic("hang: an unbounded dial")
+	}
+	t := time.NewTimer(time.Until(dl))
+	defer t.Stop()
 	select {
-	case <-ctx.Done():
-		return fmt.Errorf("dial %d: %w", n, ctx.Err())
+	case <-t.C:
+		return fmt.Errorf("dial %d: read: %w", n, os.ErrDeadlineExceeded)
 	case <-d.lifted:
 		return fmt.Errorf("dial %d: %w", n, io.EOF)
 	}

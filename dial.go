@@ -2,10 +2,12 @@ package shardpool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand"
 	"net"
+	"os"
 	"time"
 )
 
@@ -49,8 +51,8 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool, home *shard) (
 	start := p.clock.exact()
 	dialCtx, bounded := p.boundDial(ctx, bg, start)
 	cn, err := p.connectAt(dialCtx, p.clock.epoch.Add(time.Duration(start)))
-	hung := err != nil && dialCtx.Err() != nil // before release ends dialCtx
 	bounded.release()
+	hung := err != nil && ranOut(bounded, err)
 	if p.opt.Hooks.OnDial != nil {
 		p.dialed(start, err, bg)
 	}
@@ -87,6 +89,13 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool, home *shard) (
 		return nil, ErrClosed
 	}
 	return cn, nil
+}
+
+// ranOut reports whether a dial that failed with err hung until its
+// bound (the breaker's hung): the bound has passed by the clock, or err
+// is a timeout (a deadline of the Dialer's own, say, may come first).
+func ranOut(bounded *boundedCtx, err error) bool {
+	return bounded.expired() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // dialContext returns ctx bounded by the dial timeout: DialTimeout, or

@@ -87,6 +87,15 @@ func (c *boundedCtx) AfterFunc(f func()) (stop func() bool) {
 	return context.AfterFunc(c.materialize(), f)
 }
 
+// expired reports whether the bound has passed, by the clock. A dial that
+// failed and finds it passed ran until its bound: whatever it waited for
+// (a net.Conn deadline, a timer of the Dialer's) may end it before the
+// context's own timer does, so Err can still be nil. A nil c (an
+// unbounded dial) never expires.
+func (c *boundedCtx) expired() bool {
+	return c != nil && int64(time.Since(monoEpoch)) >= c.dl
+}
+
 // Err returns nil while the context has not ended, then why it ended.
 func (c *boundedCtx) Err() error {
 	if err, ok := c.innerErr(); ok {
