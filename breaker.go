@@ -55,18 +55,30 @@ import (
 // ends, and the Gets dial as they do when it is closed. If the server
 // answers, the pool is back after one round of the Gets' own dials, as
 // go-redis's is; if not, the first of those dials to fail opens the
-// breaker again and a new probe starts. The bound that keeps the
-// breaker's purpose: the probe half-opens at most once per ProbeInterval,
-// and each time lets through no more dials than the Gets that dial before
-// one fails, at most PoolSize (each holds a place). A server that refuses
-// at once, or one that keeps every attempt hanging, never half-opens it:
-// neither is a hang followed by a quick failure. An idle pool has no Gets:
-// half-open, it dials nothing.
+// breaker again and a new probe starts.
+//
+// Why a warm-up at half-open: the Gets that failed fast come back when
+// their callers retry, each on its own cadence, and only then dial, where
+// go-redis's callers were queued and dialed the moment the hole lifted. So
+// the probe counts the Gets that failed fast during its last attempt
+// (demand, at most PoolSize) and, as it half-opens, starts that many
+// background dials that park their connections idle (warmUp): the callers
+// find them dialed, or on their way, when they retry.
+//
+// The bound that keeps the breaker's purpose: the probe half-opens at most
+// once per ProbeInterval, and each time lets through no more dials than
+// the warm-up's and the Gets' that start before one fails, at most
+// PoolSize (each holds a place). The pacer outlives each probe, so across
+// the probes of one outage the probe's own attempts stay within
+// ProbeBurst + span/ProbeGap. A server that refuses at once, or one that
+// keeps every attempt hanging, never half-opens it: neither is a hang
+// followed by a quick failure. An idle pool has no demand: half-open, it
+// dials nothing.
 //
 // Locking: none. The breaker's state is atomics and a channel with room
-// for one token, touched by its methods only; the pacer is the probe
-// goroutine's alone. The probe runs in p.dials, which Close does not wait
-// for.
+// for one token, touched by its methods only; the pacer belongs to the
+// goroutine that holds probing. The probe and the warm-up's dials run in
+// p.dials, which Close does not wait for.
 
 // The breaker's probe cadence. While the breaker is open the probe dials
 // once every ProbeInterval (from the start of its last attempt), and,
@@ -74,7 +86,10 @@ import (
 // lately, and never more than ProbeBurst + n times in any n ProbeGaps.
 // So a dead server sees about one dial per ProbeInterval from a pool
 // nobody uses, and at most ProbeBurst + span/ProbeGap dials in any span
-// from a busy one: 2 + 10 per second, one at a time.
+// from a busy one: 2 + 10 per second, one at a time. A server whose
+// hanging attempts turn into quick failures (a black hole that moved) may
+// also see, once per ProbeInterval, up to PoolSize dials from a busy pool
+// that the probe let through to find out whether it is back.
 const (
 	ProbeInterval = time.Second
 	ProbeGap      = 100 * time.Millisecond
@@ -102,12 +117,23 @@ type breaker struct {
 	// channel stays off the path of every Get but the first.
 	wanted atomic.Bool
 	asked  chan struct{}
+	// demand counts the Gets that failed fast during the probe's current
+	// attempt, up to the pool's size: the half-open's warm-up dials for
+	// them. attempting clears it.
+	demand atomic.Int32
 
 	// every, gap and burst are the probe's cadence: ProbeInterval,
 	// ProbeGap and ProbeBurst, which tests may change before the pool
 	// dials.
 	every, gap time.Duration
 	burst      int
+
+	// pace is the probe's pacer. It outlives each probe goroutine, so that
+	// a probe started when a half-open ends keeps the pace of the one
+	// before, and the pacer's bound holds across them. Only the goroutine
+	// that holds probing touches it: probing's clearing and its next
+	// compare-and-swap hand it over.
+	pace probePacer
 }
 
 type dialError struct{ err error }
@@ -199,8 +225,13 @@ func (b *breaker) keepClosed(old, n int) {
 }
 
 // want asks the probe for an attempt as soon as gap allows, for a Get that
-// met the open breaker. One Get asks; the others see wanted set.
-func (b *breaker) want() {
+// met the open breaker of a pool of size connections, and counts it in
+// demand. One Get asks; the others see wanted set. Once demand reaches
+// size the Gets only load it, so a storm of them does not contend on it.
+func (b *breaker) want(size int) {
+	if b.demand.Load() < int32(size) {
+		b.demand.Add(1)
+	}
 	if !b.wanted.Load() && b.wanted.CompareAndSwap(false, true) {
 		select {
 		case b.asked <- struct{}{}:
@@ -211,7 +242,14 @@ func (b *breaker) want() {
 
 // attempting is called by the probe before each attempt: a Get that fails
 // fast during it asks for the next one.
-func (b *breaker) attempting() { b.wanted.Store(false) }
+func (b *breaker) attempting() {
+	b.wanted.Store(false)
+	b.demand.Store(0)
+}
+
+// demanded returns how many Gets failed fast during the current attempt
+// (at most the pool's size, give or take the Gets that raced at the cap).
+func (b *breaker) demanded() int { return int(b.demand.Load()) }
 
 // probePacer paces the probe's attempts: a token bucket of burst tokens,
 // one back every gap, kept as its theoretical arrival time (the GCRA): tat
@@ -283,6 +321,23 @@ func (b *breaker) wait(last time.Time, pace *probePacer, closed <-chan struct{})
 	}
 }
 
+// waitUntil waits until t, or until closed is closed first (it then
+// reports false).
+func waitUntil(t time.Time, closed <-chan struct{}) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-closed:
+		return false
+	}
+}
+
 // startProbe runs the probe in the background, for a dial whose failure
 // claimed it (breaker.failed).
 func (p *ConnPool) startProbe() {
@@ -294,10 +349,17 @@ func (p *ConnPool) startProbe() {
 // probe dials every ProbeInterval, or sooner when a Get asks, as its pacer
 // allows, until a dial succeeds or the pool closes.
 func (p *ConnPool) probe() {
-	pace := probePacer{gap: p.breaker.gap, burst: p.breaker.burst}
+	pace := &p.breaker.pace
+	pace.gap, pace.burst = p.breaker.gap, p.breaker.burst
 	var last time.Time // when the last attempt began
 	for first := true; ; first = false {
-		if !first && !p.breaker.wait(last, &pace, p.closedCh) {
+		if first {
+			// At once after a trip (the bucket has long been full),
+			// but as the pacer allows after a half-open.
+			if !waitUntil(pace.earliest(), p.closedCh) {
+				return
+			}
+		} else if !p.breaker.wait(last, pace, p.closedCh) {
 			return
 		}
 		p.breaker.attempting()
@@ -313,10 +375,39 @@ func (p *ConnPool) probe() {
 			return
 		}
 		if p.breaker.probeFailed(err, hung, p.clock.exact(), p.poolSize()) {
-			return // half-open: the Gets dial; a failure starts a new probe
+			// Half-open: the Gets dial; a failure starts a new probe.
+			p.warmUp(p.breaker.demanded())
+			return
 		}
 	}
 }
+
+// warmUp starts up to n background dials, each parking its connection
+// idle, when the probe half-opens the breaker with n Gets having failed
+// fast during its last attempt. Those Gets come back when their callers
+// retry; the connections are dialed, or on their way, by then, instead of
+// each dial starting with its own retry. An idle pool (n = 0) dials
+// nothing. The dials take free places and dial slots, stop at the first
+// that is not free and at MaxIdleConns, and go through dialConn: one that
+// fails opens the breaker again, as a Get's would. So the bound of the
+// half-open holds: at most PoolSize dials, once per ProbeInterval.
+func (p *ConnPool) warmUp(n int) {
+	if p.idle.on {
+		n = min(n, p.maxIdle()-p.IdleLen())
+	}
+	for ; n > 0; n-- {
+		if p.closed.Load() || p.breaker.open(p.poolSize()) || !p.tryAcquire() {
+			return
+		}
+		if !p.dials.Go(p.warmDial) {
+			p.endDial(true)
+			return
+		}
+	}
+}
+
+// warmDial is one of warmUp's dials.
+func (p *ConnPool) warmDial() { p.dialIdle() }
 
 // probeDial makes one probe attempt (a dial and OnConnect) and closes what
 // it dials; hung reports that it failed because it reached the background

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"net"
 	"os"
@@ -263,43 +264,60 @@ func TestProbeRetriesAtOnceWhenBlackHoleLifts(t *testing.T) {
 }
 
 // getKey marks the contexts of the tests' Gets, so that a Dialer tells
-// their dials from the probe's.
+// their dials from the background ones (the probe's, the warm-up's).
 type getKey struct{}
 
 // scriptedDialer is a Dialer through pipes for the half-open tests. Until
 // up is set, how each dial fails is fail's call, given the dial's context
 // and number (from 1); lifted, when closed, cuts short the dials that wait
-// for it. It counts the probe's dials and the Gets' dials that begin after
-// the probe's third has begun: by then the breaker has been open for a
-// while, and a Get dials only if the probe half-opened it.
+// for it. A dial that connects takes connectIn first. It counts the
+// background dials, and the dials that begin after the third background
+// one has begun (late; the Gets' among them in getsLate): by then the
+// breaker has been open for a while, and only the probe dials unless it
+// half-opened the breaker. inFlight and maxInFlight count the dials under
+// way.
 type scriptedDialer struct {
 	pipes
-	fail   func(ctx context.Context, n int32) error
-	up     atomic.Bool
-	lifted chan struct{}
+	fail      func(ctx context.Context, n int32) error
+	up        atomic.Bool
+	lifted    chan struct{}
+	connectIn time.Duration
 
-	n          atomic.Int32
-	probes     atomic.Int32
-	getsLate   atomic.Int32  // Gets' dials begun after the probe's third
-	probeBegun chan struct{} // a probe's dial began (room for one)
+	n           atomic.Int32
+	bg          atomic.Int32
+	late        atomic.Int32
+	getsLate    atomic.Int32
+	inFlight    atomic.Int32
+	maxInFlight atomic.Int32
+	bgBegun     chan struct{} // a background dial began (room for one)
 }
 
 func newScriptedDialer(fail func(ctx context.Context, n int32) error) *scriptedDialer {
-	return &scriptedDialer{fail: fail, lifted: make(chan struct{}), probeBegun: make(chan struct{}, 1)}
+	return &scriptedDialer{fail: fail, lifted: make(chan struct{}), bgBegun: make(chan struct{}, 1)}
 }
 
 func (d *scriptedDialer) dial(ctx context.Context) (net.Conn, error) {
 	n := d.n.Add(1)
-	if ctx.Value(getKey{}) == nil {
-		d.probes.Add(1)
+	get := ctx.Value(getKey{}) != nil
+	if d.bg.Load() >= 3 {
+		d.late.Add(1)
+		if get {
+			d.getsLate.Add(1)
+		}
+	}
+	if !get {
+		d.bg.Add(1)
 		select {
-		case d.probeBegun <- struct{}{}:
+		case d.bgBegun <- struct{}{}:
 		default:
 		}
-	} else if d.probes.Load() >= 3 {
-		d.getsLate.Add(1)
+	}
+	in := d.inFlight.Add(1)
+	defer d.inFlight.Add(-1)
+	for m := d.maxInFlight.Load(); in > m && !d.maxInFlight.CompareAndSwap(m, in); m = d.maxInFlight.Load() {
 	}
 	if d.up.Load() {
+		time.Sleep(d.connectIn)
 		return d.pipes.dial(ctx)
 	}
 	return nil, d.fail(ctx, n)
@@ -324,10 +342,14 @@ func (d *scriptedDialer) hang(ctx context.Context, n int32) error {
 	}
 }
 
-// busyGets runs Gets on p from k goroutines, each resting 1 ms after an
-// error, until the test ends, and counts the ones that succeed.
-func busyGets(t *testing.T, p *ConnPool, k int) *atomic.Int32 {
-	ok := new(atomic.Int32)
+// gets counts what busyGets' Gets did: ok succeeded; away is how many
+// goroutines rest for a second or more.
+type gets struct{ ok, away atomic.Int32 }
+
+// busyGets runs Gets on p from k goroutines until the test ends, each
+// resting rest (loaded before each rest) after an error.
+func busyGets(t *testing.T, p *ConnPool, k int, rest *atomic.Int64) *gets {
+	g := new(gets)
 	ctx := context.WithValue(context.Background(), getKey{}, true)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -336,23 +358,35 @@ func busyGets(t *testing.T, p *ConnPool, k int) *atomic.Int32 {
 		go func() {
 			defer wg.Done()
 			for {
+				cn, err := p.Get(ctx)
+				if err == nil {
+					g.ok.Add(1)
+					p.Put(cn)
+				}
+				pause := time.Duration(0)
+				if err != nil {
+					pause = time.Duration(rest.Load())
+				}
+				if pause >= time.Second {
+					g.away.Add(1)
+				}
 				select {
 				case <-done:
 					return
-				default:
+				case <-time.After(pause):
 				}
-				cn, err := p.Get(ctx)
-				if err != nil {
-					time.Sleep(time.Millisecond)
-					continue
-				}
-				ok.Add(1)
-				p.Put(cn)
 			}
 		}()
 	}
 	t.Cleanup(func() { close(done); wg.Wait() }) // before the pool closes (cleanups run last first)
-	return ok
+	return g
+}
+
+// restFor returns a rest for busyGets.
+func restFor(d time.Duration) *atomic.Int64 {
+	r := new(atomic.Int64)
+	r.Store(int64(d))
+	return r
 }
 
 // newScriptedPool returns a pool of PoolSize 4 dialing through d, with
@@ -369,26 +403,83 @@ func newScriptedPool(t *testing.T, d *scriptedDialer, dialTimeout, every, gap ti
 	return p
 }
 
+// liftWhileProbing waits, behind d's black hole, until the breaker is open
+// and the probe's attempts hang, and lifts the hole just after one of them
+// began, so that it is in flight and the lift cuts it short; before the
+// lift it calls before, if not nil. It returns d.bg at the lift.
+func liftWhileProbing(t *testing.T, d *scriptedDialer, before func()) int32 {
+	require.Eventually(t, func() bool { return d.bg.Load() >= 2 }, 10*time.Second, time.Millisecond)
+	<-d.bgBegun // drain: the next one is an attempt that begins now
+	<-d.bgBegun
+	if before != nil {
+		before()
+	}
+	bg := d.bg.Load()
+	d.up.Store(true)
+	close(d.lifted)
+	return bg
+}
+
 // When a black hole lifts, the probe's attempt in flight fails at once
-// (EOF) after the ones before it hung: the probe half-opens the breaker
-// and the Gets redial themselves, as go-redis's callers do, instead of
-// waiting for one more probe dial to succeed first.
+// (EOF) after the ones before it hung: the probe half-opens the breaker,
+// and the Gets (and the warm-up) dial at once, several together, as
+// go-redis's callers do, instead of waiting for one more probe dial to
+// succeed first. Each dial that connects takes 20 ms, so that the dials
+// before the first success overlap.
 func TestGetsRedialAtOnceWhenBlackHoleLifts(t *testing.T) {
 	var d *scriptedDialer
 	d = newScriptedDialer(func(ctx context.Context, n int32) error { return d.hang(ctx, n) })
+	d.connectIn = 20 * time.Millisecond
 	p := newScriptedPool(t, d, 300*time.Millisecond, time.Hour, 10*time.Millisecond)
-	served := busyGets(t, p, 4)
-	// The Gets' four dials hang until DialTimeout and open the breaker;
-	// the probe's attempts hang in turn. Lift the hole just after one of
-	// them began, so that it is in flight.
-	require.Eventually(t, func() bool { return d.probes.Load() >= 2 }, 10*time.Second, time.Millisecond)
-	<-d.probeBegun // drain: the next one is an attempt that begins now
-	<-d.probeBegun
-	probesAtLift := d.probes.Load()
-	d.up.Store(true)
-	close(d.lifted)
-	require.Eventually(t, func() bool { return served.Load() > 0 }, 10*time.Second, time.Millisecond, "the pool never came back")
-	assert.Equal(t, probesAtLift, d.probes.Load(), "the probe dialed again after the lift: the Gets waited for it")
+	served := busyGets(t, p, 4, restFor(time.Millisecond))
+	liftWhileProbing(t, d, nil)
+	d.maxInFlight.Store(d.inFlight.Load())
+	require.Eventually(t, func() bool { return served.ok.Load() > 0 }, 10*time.Second, time.Millisecond, "the pool never came back")
+	assert.GreaterOrEqual(t, d.maxInFlight.Load(), int32(2), "one dial at a time after the lift: the pool waited for the probe's")
+}
+
+// The warm-up: the Gets that failed fast during the attempt the lift cut
+// short find connections dialed for them when they come back. Here they
+// do not come back (they rest for an hour after the lift): PoolSize
+// connections are dialed and parked idle all the same. An idle pool, in
+// which no Get failed fast, dials nothing when it half-opens.
+func TestWarmUpAfterHalfOpen(t *testing.T) {
+	t.Run("busy", func(t *testing.T) {
+		var d *scriptedDialer
+		d = newScriptedDialer(func(ctx context.Context, n int32) error { return d.hang(ctx, n) })
+		p := newScriptedPool(t, d, 300*time.Millisecond, time.Hour, 10*time.Millisecond)
+		rest := restFor(time.Millisecond)
+		g := busyGets(t, p, 4, rest)
+		var gets int32
+		liftWhileProbing(t, d, func() {
+			// The four Gets fail fast during the attempt, then stay away.
+			require.Eventually(t, func() bool { return p.breaker.demanded() >= 4 }, 10*time.Second, time.Millisecond)
+			rest.Store(int64(time.Hour))
+			require.Eventually(t, func() bool { return g.away.Load() == 4 }, 10*time.Second, time.Millisecond)
+			gets = d.n.Load() - d.bg.Load()
+		})
+		require.Eventually(t, func() bool { return p.IdleLen() == 4 }, 10*time.Second, time.Millisecond, "no warm-up")
+		assert.Equal(t, gets, d.n.Load()-d.bg.Load(), "a Get dialed: the test's Gets were to stay away")
+		require.NoError(t, p.CheckInvariants())
+	})
+	t.Run("idle", func(t *testing.T) {
+		var d *scriptedDialer
+		d = newScriptedDialer(func(ctx context.Context, n int32) error { return d.hang(ctx, n) })
+		p := newScriptedPool(t, d, 300*time.Millisecond, 50*time.Millisecond, 10*time.Millisecond)
+		var trip sync.WaitGroup // PoolSize Gets whose dials hang open the breaker
+		for i := 0; i < 4; i++ {
+			trip.Add(1)
+			go func() {
+				defer trip.Done()
+				_, err := p.Get(context.Background())
+				assert.Error(t, err)
+			}()
+		}
+		trip.Wait()
+		bg := liftWhileProbing(t, d, nil)
+		require.Eventually(t, func() bool { return p.breaker.halfOpenAt.Load() != math.MinInt64/2 }, 10*time.Second, time.Millisecond, "the cut attempt did not half-open the breaker")
+		assert.Never(t, func() bool { return d.bg.Load() != bg || p.IdleLen() != 0 }, 200*time.Millisecond, 5*time.Millisecond, "an idle pool dialed when it half-opened")
+	})
 }
 
 // Half-open keeps the breaker's bound. Against a server that refuses at
@@ -396,12 +487,14 @@ func TestGetsRedialAtOnceWhenBlackHoleLifts(t *testing.T) {
 // half-opens it (no hang followed by a quick failure), so no Get dials
 // while it is open. Against one that alternates (each dial hangs, then the
 // next fails at once: the worst case), it half-opens at most once per
-// ProbeInterval, and each time lets through at most PoolSize dials.
+// ProbeInterval, and each time lets through at most PoolSize dials, the
+// warm-up's and the Gets' together, on top of the probe's own
+// burst + span/gap.
 func TestHalfOpenBounded(t *testing.T) {
 	const (
 		dialTimeout = 20 * time.Millisecond
-		every       = 100 * time.Millisecond
-		gap         = 5 * time.Millisecond
+		every       = 300 * time.Millisecond
+		gap         = 20 * time.Millisecond
 		window      = 600 * time.Millisecond
 	)
 	refuse := func(_ context.Context, n int32) error { return fmt.Errorf("dial %d: connection refused", n) }
@@ -428,20 +521,48 @@ func TestHalfOpenBounded(t *testing.T) {
 			d := newScriptedDialer(nil)
 			d.fail = c.fail(d)
 			p := newScriptedPool(t, d, dialTimeout, every, gap)
-			busyGets(t, p, 8)
-			require.Eventually(t, func() bool { return d.probes.Load() >= 3 }, 10*time.Second, time.Millisecond)
+			busyGets(t, p, 8, restFor(time.Millisecond))
+			require.Eventually(t, func() bool { return d.bg.Load() >= 3 }, 10*time.Second, time.Millisecond)
 			start := time.Now()
 			time.Sleep(window)
-			span := time.Since(start) + 2*dialTimeout // the third probe dial began before start
-			late := int(d.getsLate.Load())
-			t.Logf("%d Gets' dials while the breaker was open or half-open, %d probe dials, in about %v", late, d.probes.Load(), span)
+			span := time.Since(start) + 2*dialTimeout // the third background dial began before start
+			late, getsLate := int(d.late.Load()), int(d.getsLate.Load())
+			halfOpened := p.breaker.halfOpenAt.Load() != math.MinInt64/2
+			t.Logf("%d dials (%d the Gets') while the breaker was open or half-open, in about %v; half-opened: %v", late, getsLate, span, halfOpened)
 			if !c.mayHalfOpen {
-				require.Zero(t, late, "Gets dialed while the breaker was open")
+				require.False(t, halfOpened, "the breaker half-opened")
+				require.Zero(t, getsLate, "Gets dialed while the breaker was open")
 				return
 			}
-			most := 4 * (1 + int(span/every)) // PoolSize per half-open, one per interval
+			require.True(t, halfOpened, "the probe never half-opened the breaker")
+			most := ProbeBurst + int(span/gap) + 4*(1+int(span/every))
 			require.LessOrEqual(t, late, most, "half-open let through too many dials")
-			require.Positive(t, late, "the probe never half-opened the breaker")
 		})
 	}
+}
+
+// The pacer outlives each probe: a probe started when a half-open ends
+// (the Gets' first failed dial opens the breaker again) keeps the pace of
+// the one before, so that the bound of burst + span/gap holds across
+// them. Here the pacer left by an earlier probe allows no attempt for
+// 200 ms: the new probe's first attempt waits for it.
+func TestProbeKeepsPaceAcrossProbes(t *testing.T) {
+	const wait = 200 * time.Millisecond
+	d := &probeCounter{}
+	p := NewConnPool(&Options{PoolSize: 1, Dialer: d.dial})
+	defer func() {
+		require.NoError(t, p.Close())
+		p.dials.Wait()
+	}()
+	p.breaker.gap = 100 * time.Millisecond
+	start := time.Now()
+	// As an earlier probe leaves it: earliest = tat - (burst-1)*gap.
+	p.breaker.pace = probePacer{tat: start.Add(wait + p.breaker.gap)}
+	_, err := p.Get(context.Background()) // PoolSize 1: one failure opens the breaker
+	require.Error(t, err)
+	require.Eventually(t, func() bool { return d.calls.Load() >= 2 }, 5*time.Second, time.Millisecond)
+	d.mu.Lock()
+	first := d.at[1].Sub(start)
+	d.mu.Unlock()
+	require.GreaterOrEqual(t, first, wait, "the new probe dialed before its pacer allowed")
 }

@@ -35,7 +35,7 @@ func (p *ConnPool) dialConn(ctx context.Context, pooled, bg bool, home *shard) (
 		return nil, ErrNoDialer
 	}
 	if p.breaker.open(p.poolSize()) {
-		p.breaker.want()
+		p.breaker.want(p.poolSize())
 		return nil, p.breaker.lastError()
 	}
 

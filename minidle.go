@@ -128,17 +128,28 @@ func (p *ConnPool) topUp() {
 // not check: the next event that does (a Remove, a Get, the breaker's
 // probe succeeding) retries, instead of a loop of failing dials.
 func (p *ConnPool) addIdleConn() {
-	cn, err := p.dialConn(p.bgCtx, true, true, nil)
-	p.endDial(err != nil)
-	if err != nil {
+	if !p.dialIdle() {
 		p.topUps.dialEnded()
 		return
 	}
-	cn.home.Store(&p.shards[p.topUps.home(p.mask)])
-	p.putIdle(cn, false)
 	if h := testhook.AfterIdleConnParked; h != nil {
 		h(p)
 	}
 	p.topUps.dialEnded()
 	p.checkMinIdleConns()
+}
+
+// dialIdle dials one connection into a place and dial slot the caller
+// took, and parks it idle in the next shard in turn (a waiting Get may
+// take it at once). It reports false if the dial failed; its place is
+// then free again.
+func (p *ConnPool) dialIdle() bool {
+	cn, err := p.dialConn(p.bgCtx, true, true, nil)
+	p.endDial(err != nil)
+	if err != nil {
+		return false
+	}
+	cn.home.Store(&p.shards[p.topUps.home(p.mask)])
+	p.putIdle(cn, false)
+	return true
 }

@@ -114,8 +114,9 @@ func netFaults(cfg *config) []netFault {
 			// dials must fail at DialTimeout, the breaker must open
 			// after PoolSize of them, Gets must then fail fast, the
 			// probe must dial at most 2 + once per 100 ms, and after
-			// the toxic goes the probe's next dial, at once, must
-			// bring the pool back.
+			// the toxic goes the probe must half-open the breaker at
+			// once, so that the Gets' dials and its warm-up's bring
+			// the pool back.
 			f.title = "black hole (new dials)"
 			f.toxics = []string{
 				`{"name":"hole_up","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`,
@@ -432,9 +433,10 @@ func (dr *driver) checkNet(f netFault, r *row, faultAt, endAt, trip, firstOK tim
 		}
 	}
 	if trip != 0 && firstOK > endAt {
-		// With the breaker open only the probe dials: this is when it
-		// found the server again, the first part of recover.
-		r.notes = append(r.notes, fmt.Sprintf("first successful dial (the probe's) %v after the toxics were removed", (firstOK-endAt).Round(100*time.Microsecond)))
+		// The probe's attempt, or after it half-opened the breaker a
+		// Get's or the warm-up's: when the pool found the server again,
+		// the first part of recover.
+		r.notes = append(r.notes, fmt.Sprintf("first successful dial %v after the toxics were removed", (firstOK-endAt).Round(100*time.Microsecond)))
 	}
 	if r.hasDetect && r.detect > f.detectMax {
 		r.violate(fmt.Sprintf("detect took %v, bound %v", r.detect, f.detectMax))

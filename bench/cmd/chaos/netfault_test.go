@@ -213,7 +213,7 @@ func TestCheckNet(t *testing.T) {
 			}
 			dr.checkNet(faults[tc.fault], r, faultAt, endAt, tc.trip, endAt+4*time.Millisecond, tc.probes, 50)
 			got := strings.Join(r.violations, "; ")
-			if note := "first successful dial (the probe's) 4ms after the toxics were removed"; (tc.trip != 0) != slices.ContainsFunc(r.notes, func(n string) bool { return n == note }) {
+			if note := "first successful dial 4ms after the toxics were removed"; (tc.trip != 0) != slices.ContainsFunc(r.notes, func(n string) bool { return n == note }) {
 				t.Errorf("with trip %v, notes %q: the probe's first success noted only when the breaker opened", tc.trip, r.notes)
 			}
 			switch {
