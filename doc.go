@@ -133,6 +133,9 @@ package shardpool
 //     closing of one such connection (resize.go, places.go).
 //   - breaker, probe: the fast fail after PoolSize dial errors in a row,
 //     and the background dial that ends it (breaker.go).
+//   - half-open, warm-up: the breaker left one failure short of open when
+//     a hung probe attempt turns into a quick failure, and the background
+//     dials it starts for the Gets that failed fast (breaker.go).
 //   - top-up, share: the dials that keep MinIdleConns idle, and a shard's
 //     part of MinIdleConns (minidle.go).
 //   - stale: idle past IdleTimeout, or older than MaxConnAge.
