@@ -42,6 +42,7 @@ type config struct {
 	deadline    time.Duration // the whole run
 
 	warmup, outage, restartWatch, freeze, contWatch, killWatch time.Duration
+	idleWatch                                                  time.Duration // the idle pool's watch after SIGKILL
 
 	// The network-fault rounds (netfault.go).
 	goredis    bool          // run go-redis v9 beside shardpool
@@ -148,11 +149,13 @@ func (c *config) setPhases() {
 	if c.short {
 		c.warmup, c.outage, c.restartWatch = time.Second, 2500*time.Millisecond, 3*time.Second
 		c.freeze, c.contWatch, c.killWatch = 1500*time.Millisecond, 2*time.Second, 1500*time.Millisecond
+		c.idleWatch = 2500 * time.Millisecond
 	} else {
 		// A 4 s freeze puts about 320 connections (PoolSize places, one
 		// per I/O deadline each) in the server's accept queue of 511.
 		c.warmup, c.outage, c.restartWatch = 3*time.Second, 15*time.Second, 8*time.Second
 		c.freeze, c.contWatch, c.killWatch = 4*time.Second, 6*time.Second, 4*time.Second
+		c.idleWatch = 5 * time.Second
 	}
 	if c.rounds <= 0 {
 		c.rounds = 3

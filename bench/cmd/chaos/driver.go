@@ -227,6 +227,14 @@ func probeBound(span time.Duration, poolSize int) int64 {
 	return int64(span/shardpool.ProbeGap) + shardpool.ProbeBurst + int64(poolSize-1)
 }
 
+// idleProbeBound is the most dials the driver may count in a window w of
+// an idle pool whose breaker is open: the probe's one per
+// shardpool.ProbeInterval from its last attempt's start, plus one early
+// attempt that a Get asked for just before the load halted.
+func idleProbeBound(w time.Duration) int64 {
+	return int64(w/shardpool.ProbeInterval) + 2
+}
+
 // probeRate says probeBound's rate, for the reports.
 func probeRate() string {
 	return fmt.Sprintf("%d + one per %v", shardpool.ProbeBurst, shardpool.ProbeGap)

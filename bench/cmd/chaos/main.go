@@ -3,7 +3,8 @@
 //
 //  1. SIGKILL mid-load, load kept running: callers must get errors fast (the
 //     pool's dial-error breaker), no Get may wait past PoolTimeout, and
-//     goroutines and heap must stay flat;
+//     goroutines and heap must stay flat; then the load halts, the server
+//     still down, and the idle pool must dial it at most once a second;
 //  2. a restart on the same port: the pool must serve again within 2 s of the
 //     server accepting connections (while Gets fail fast its probe dials
 //     every 100 ms, else once a second);

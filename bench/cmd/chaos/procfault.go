@@ -96,7 +96,26 @@ func (dr *driver) sigkill(round string) error {
 	if s.errs == 0 {
 		r.violate("no caller saw an error with the server killed")
 	}
+	if trip != 0 {
+		dr.idleWhileDown(r)
+	}
 	return nil
+}
+
+// idleWhileDown watches the pool idle, its breaker open and the server
+// still down, for cfg.idleWatch: nobody Gets, so nothing asks the probe
+// for an early attempt, and a dead server must see no more than
+// idleProbeBound dials, where the busy pool above may make
+// ProbeBurst + one per ProbeGap.
+func (dr *driver) idleWhileDown(r *row) {
+	w := dr.cfg.idleWatch
+	dials0 := dr.d.dials.Load()
+	sleep(w)
+	n, most := dr.d.dials.Load()-dials0, idleProbeBound(w)
+	r.notes = append(r.notes, fmt.Sprintf("then the load halted, the server still down: %d dials in %v of an idle pool (bound %d, one per %v)", n, w, most, shardpool.ProbeInterval))
+	if n > most {
+		r.violate(fmt.Sprintf("%d dials in %v from an idle pool with the server down, expected at most %d (one per %v)", n, w, most, shardpool.ProbeInterval))
+	}
 }
 
 // restartAfterKill is fault 2: the killed server restarted on the same

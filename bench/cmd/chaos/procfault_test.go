@@ -42,3 +42,19 @@ func TestProbeBound(t *testing.T) {
 		t.Errorf("probeBound(1.76s, 16) = %d, want %d", got, want)
 	}
 }
+
+// TestIdleProbeBound pins the idle pool's bound: one dial per
+// ProbeInterval, and one early attempt a Get asked for before the load
+// halted. It stays far below what a busy pool may make in the same window,
+// so that a probe dialing at the busy cadence while idle fails the round.
+func TestIdleProbeBound(t *testing.T) {
+	for _, w := range []time.Duration{2500 * time.Millisecond, 5 * time.Second} {
+		idle := idleProbeBound(w)
+		if want := int64(w/time.Second) + 2; idle != want {
+			t.Errorf("idleProbeBound(%v) = %d, want %d", w, idle, want)
+		}
+		if busy := probeBound(w, 1); idle*4 > busy {
+			t.Errorf("idleProbeBound(%v) = %d is not far below the busy bound %d", w, idle, busy)
+		}
+	}
+}
