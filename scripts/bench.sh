@@ -5,7 +5,11 @@
 #
 #   (no flag)      the full run: every scenario, -count 8 (about 20-30 min)
 #   --quick        a short run, -count 6 with short -benchtime (under 3 min,
-#                  compiling included); CI runs this
+#                  compiling included)
+#   --smoke        --quick's scenarios and benchtimes at -count 2: proves
+#                  the whole pipeline (builds, redis-server, every scenario,
+#                  the report and its charts) in about a minute; its ratios
+#                  are not evidence. CI runs this
 #   --redis        require the real redis-server scenario; fail if
 #                  redis-server cannot be had (default: run it if
 #                  redis-server is installed or installable, else skip it
@@ -50,6 +54,7 @@ usage() {
 }
 
 mode=full
+smoke=0
 require_redis=0
 out="bench-report"
 compare_ref=
@@ -57,6 +62,7 @@ only=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) mode=quick ;;
+	--smoke) mode=quick smoke=1 ;;
 	--redis) require_redis=1 ;;
 	--out) [ $# -ge 2 ] || usage 2; out=$2; shift ;;
 	--only) [ $# -ge 2 ] || usage 2; only=$2; shift ;;
@@ -308,6 +314,7 @@ count=8 hot_cpus=1,2,8,32
 # --quick: -count 6, and the hot path at -cpu 2 and 32 only, to stay under
 # 3 minutes with the caller=io exhaustion loads.
 [ "$mode" = full ] || { count=6; hot_cpus=2,32; }
+[ "$smoke" = 0 ] || count=2
 ncpu=$(tr ',' '\n' <<<"$hot_cpus" | wc -l)
 # e2e: the 5 bounded at 3 goroutine counts on the embedded server, and on
 # redis-server the same plus go-redis's 3.
@@ -354,7 +361,10 @@ raw_of() { echo "$out/raw/$1${2:+-$2}.txt"; }
 scenario_est() {
 	local name=$1 subs=$2 dsubs=$3 est=$4 nd
 	nd=$(drivers_of "$name" | wc -w)
-	echo $((est * (subs + dsubs * nd) / subs))
+	est=$((est * (subs + dsubs * nd) / subs))
+	# The quick estimates are for -count 6; --smoke runs fewer.
+	[ "$smoke" = 0 ] || est=$((est * count / 6))
+	echo "$est"
 }
 total=${#scenarios[@]}
 for s in "${scenarios[@]}"; do
