@@ -311,14 +311,7 @@ func (b *breaker) wait(last time.Time, pace *probePacer, closed <-chan struct{})
 		return false
 	case <-b.asked:
 	}
-	gap := time.NewTimer(time.Until(earliest)) // fires at once if earliest has passed
-	defer gap.Stop()
-	select {
-	case <-gap.C:
-		return true
-	case <-closed:
-		return false
-	}
+	return waitUntil(earliest, closed)
 }
 
 // waitUntil waits until t, or until closed is closed first (it then
@@ -374,9 +367,12 @@ func (p *ConnPool) probe() {
 		if p.closed.Load() {
 			return
 		}
+		// The demand is read before probeFailed may release probing: a
+		// probe started after that clears it for its own attempt.
+		demand := p.breaker.demanded()
 		if p.breaker.probeFailed(err, hung, p.clock.exact(), p.poolSize()) {
 			// Half-open: the Gets dial; a failure starts a new probe.
-			p.warmUp(p.breaker.demanded())
+			p.warmUp(demand)
 			return
 		}
 	}
